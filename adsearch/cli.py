@@ -1,0 +1,157 @@
+"""The ``adsearch`` command line: a thin layer that parses arguments and calls library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from adsearch.workspace import ENV_VAR, Workspace
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_SYNTH_CLIPS = 1500  # >= 1,000 train clips and >= 200 test clips with the default split shares
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _ws(args: argparse.Namespace) -> Workspace:
+    return Workspace.resolve(args.workspace)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from corpus.synth import catalog_stats, format_stats, generate_catalog
+
+    ws = _ws(args)
+    out = args.out or ws.synth_dir(args.clips, args.seed)
+    result = generate_catalog(out, n_clips=args.clips, seed=args.seed, workers=args.workers, progress=True)
+    print(f"synth: {result.n_videos} videos, {result.n_clips} clips in {result.seconds:.1f} s")
+    print(f"manifest: {result.manifest_path}")
+    if args.stats:
+        print(format_stats(catalog_stats(result.manifest_path, split=args.stats_split)))
+    return 0
+
+
+def _ingest_options(args: argparse.Namespace, ws: Workspace):
+    from indexer.ingest import IngestOptions
+
+    return IngestOptions(
+        thumbs_dir=ws.thumbs_dir,
+        thumbs_relative_to=ws.root,
+        asr=not args.no_asr,
+        asr_model=args.asr_model,
+        retry_failed=args.retry_failed,
+        workers=args.workers,
+    )
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from indexer.catalog import open_catalog
+    from indexer.ingest import ingest
+
+    ws = _ws(args)
+    with open_catalog(ws.catalog_path) as cat:
+        summary = ingest(args.source, cat, opts=_ingest_options(args, ws), catalog_id=args.catalog, progress=True)
+    for uri, row, err in summary.failures:
+        print(f"  failed: row {row} {uri or '(no uri)'}: {err}", file=sys.stderr)
+    print(summary.line())
+    return 0
+
+
+def _format_counts(title: str, counts: dict) -> list[str]:
+    lines = [f"{title}:"]
+    lines += [f"  {k:<32} {v:>8}" for k, v in counts.items()] or ["  (none)"]
+    return lines
+
+
+def cmd_catalog_stats(args: argparse.Namespace) -> int:
+    from indexer.catalog import open_catalog
+
+    ws = _ws(args)
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        stats = cat.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    lines = [f"catalog {ws.catalog_path}", f"clips (ok videos): {stats['clips']}"]
+    for key in (
+        "catalogs",
+        "videos_by_status",
+        "clips_by_split",
+        "videos_by_industry",
+        "videos_by_product",
+        "videos_by_game",
+        "texts_by_kind",
+    ):
+        lines += _format_counts(key.replace("_", " "), stats[key])
+    lines.append(f"fragmented videos: {stats['fragmented_videos']}")
+    if stats["failed"]:
+        lines.append("failed videos:")
+        lines += [f"  row {f['row']} {f['uri'] or '(no uri)'}: {f['error']}" for f in stats["failed"]]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from adsearch.demo import run_demo
+
+    return run_demo(_ws(args), n_clips=args.clips, seed=args.seed, workers=args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adsearch", description="Fine-grained text-to-video search for short ad videos.")
+    p.add_argument("--workspace", default=None, help=f"workspace folder (default: ${ENV_VAR} or ./workspace)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v info, -vv debug)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("synth", help="generate the synthetic ad catalog (videos + manifest)")
+    s.add_argument("--clips", type=int, default=DEFAULT_SYNTH_CLIPS, help="number of clips (default %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    s.add_argument("--out", default=None, help="output folder (default: <workspace>/catalogs/synth-<clips>-s<seed>)")
+    s.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="render processes (default %(default)s)")
+    s.add_argument("--stats", action="store_true", help="print the catalog's description/caption statistics")
+    s.add_argument("--stats-split", default="test", help="split the statistics are computed on (default %(default)s)")
+    s.set_defaults(func=cmd_synth)
+
+    i = sub.add_parser("ingest", help="ingest a manifest or a folder of videos into the catalog")
+    i.add_argument("source", help="manifest (.jsonl/.csv/.parquet) or folder of videos")
+    i.add_argument("--catalog", default=None, help="catalog name (default: the source folder's name)")
+    i.add_argument("--no-asr", action="store_true", help="do not transcribe videos that have no transcript")
+    i.add_argument("--asr-model", default=None, help="faster-whisper model path or size (default: packaged tiny.en)")
+    i.add_argument("--retry-failed", action="store_true", help="process again rows an earlier run recorded as failed")
+    i.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="worker processes (default %(default)s)")
+    i.set_defaults(func=cmd_ingest)
+
+    c = sub.add_parser("catalog", help="inspect the catalog")
+    csub = c.add_subparsers(dest="catalog_command", required=True, metavar="SUBCOMMAND")
+    cs = csub.add_parser("stats", help="counts by status, split, label and text kind")
+    cs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cs.set_defaults(func=cmd_catalog_stats)
+
+    d = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic catalog")
+    d.add_argument("--clips", type=int, default=DEFAULT_SYNTH_CLIPS, help="catalog size (default %(default)s)")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    d.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="worker processes (default %(default)s)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no stack trace
+        print(f"adsearch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
