@@ -249,6 +249,39 @@ class Catalog:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def clips_with_texts(
+        self, *, splits: Sequence[str] | None = None, include_retired: bool = False
+    ) -> list[dict[str, Any]]:
+        """Clips of ok videos, ordered by ``clip_id``, each with its video's path and labels and its texts.
+
+        Each dict has ``clip_id, video_id, catalog_id, path, start_s, end_s, shot_index, thumb, split, industry,
+        sub_industry, product, game`` and ``texts``: ``{kind: [text, ...]}`` (one entry per source).
+        """
+        where = ["v.status = 'ok'"]
+        params: list[Any] = []
+        if splits is not None:
+            where.append(f"v.split IN ({', '.join('?' for _ in splits)})")
+            params += list(splits)
+        if not include_retired:
+            where.append("v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired)")
+        clips = self.query(
+            "SELECT c.clip_id, c.video_id, v.catalog_id, v.path, c.start_s, c.end_s, c.shot_index, c.thumb, v.split, "
+            "v.industry, v.sub_industry, v.product, v.game "
+            f"FROM clips c JOIN videos v USING (video_id) WHERE {' AND '.join(where)} ORDER BY c.clip_id",
+            params,
+        )
+        texts: dict[int, dict[str, list[str]]] = {}
+        rows = self.con.execute(
+            "SELECT t.clip_id, t.kind, t.text FROM texts t JOIN clips c USING (clip_id) JOIN videos v USING (video_id) "
+            f"WHERE {' AND '.join(where)} ORDER BY t.clip_id, t.kind, t.source",
+            params,
+        ).fetchall()
+        for cid, kind, text in rows:
+            texts.setdefault(cid, {}).setdefault(kind, []).append(text)
+        for c in clips:
+            c["texts"] = texts.get(c["clip_id"], {})
+        return clips
+
     def stats(self) -> dict[str, Any]:
         """Counts by status, split, label and text kind, for ``adsearch catalog stats``."""
 

@@ -196,7 +196,7 @@ def _labels(rec: VideoRecord) -> dict:
 
 def _failed_row(catalog_id: str, err: ManifestRowError) -> VideoRow:
     return VideoRow(
-        video_id=failure_video_id(catalog_id, err.uri, err.row),
+        video_id=failure_video_id(catalog_id, None, err.row),  # by row: a valid row may name the same uri
         catalog_id=catalog_id,
         status="failed",
         uri=err.uri,
@@ -261,8 +261,10 @@ def ingest(
     pending: list[tuple[VideoRecord, Path]] = []
     for rec in manifest.records:
         fid = failure_video_id(catalog_id, rec.uri, rec.row)
+        # done: this uri read before (it has a hash), or this uri failed before it could be read (id fid)
         done = catalog.query(
-            "SELECT video_id, status FROM videos WHERE catalog_id = ? AND (uri = ? OR video_id = ?)",
+            "SELECT video_id, status FROM videos "
+            "WHERE catalog_id = ? AND ((uri = ? AND sha256 IS NOT NULL) OR video_id = ?)",
             [catalog_id, rec.uri, fid],
         )
         if done and not (opts.retry_failed and all(d["status"] == "failed" for d in done)):

@@ -49,13 +49,13 @@ def test_bad_inputs_are_recorded_and_the_batch_goes_on(tmp_path: Path, bad_catal
         texts = cat.query("SELECT kind, text FROM texts ORDER BY kind, text")
     assert (s.ok, s.failed, s.skipped) == (bad_catalog.n_good, bad_catalog.n_failed, bad_catalog.n_duplicate)
     assert s.catalog_id == "ads"
-    status = {r["uri"]: r for r in rows}
+    status = {r["uri"]: r for r in rows if r["manifest_row"] != 12}  # row 12: malformed, names v1.mp4 again
     for uri in ("videos/v0.mp4", "videos/v1.mp4", "videos/v2.mp4"):
         assert status[uri]["status"] == "ok" and status[uri]["error"] is None
     expected_errors = {
         "videos/v3.mp4": "past the video's end",
         "videos/empty.mp4": "EmptyFileError",
-        "videos/truncated.mp4": "Error",
+        "videos/truncated.mp4": "NotAVideoError",
         "videos/random.mp4": "NotAVideoError",
         "videos/speech.wav": "NoVideoStreamError",
         "videos/missing.mp4": "no such file",
@@ -196,3 +196,24 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     subprocess.run(_ingest_cmd(killed, manifest), check=True, env=env, capture_output=True)
     assert _snapshot(killed / "catalog.duckdb") == _snapshot(ref / "catalog.duckdb")
     assert len(_snapshot(ref / "catalog.duckdb")["videos"]) == n
+
+
+def test_clips_with_texts_filters_by_split(tmp_path: Path, bad_catalog: BadCatalog) -> None:
+    ws = tmp_path / "ws"
+    with open_catalog(ws / "catalog.duckdb") as cat:
+        ingest(bad_catalog.manifest, cat, opts=_opts(ws))
+        train = cat.clips_with_texts(splits=["train"])
+        test = cat.clips_with_texts(splits=["test"])
+        everything = cat.clips_with_texts()
+    assert {c["split"] for c in train} == {"train"} and {c["split"] for c in test} == {"test"}
+    assert len(everything) >= len(train) + len(test)
+    v0 = [c for c in train if c["shot_index"] == 0 and c["game"] == "rpg"]
+    assert len(v0) == 1
+    assert v0[0]["texts"] == {
+        "reference": ["a red scene"],
+        "general": ["a scene"],
+        "keywords": ["red"],
+        "asr": ["buy now"],
+    }
+    assert [c["clip_id"] for c in everything] == sorted(c["clip_id"] for c in everything)
+    assert all(Path(c["path"]).is_file() for c in everything)

@@ -1,0 +1,54 @@
+"""The CLI end to end on a small synthetic catalog: synth, ingest, catalog stats, and user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adsearch.cli import main
+from adsearch.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("ws")
+    assert main(["--workspace", str(ws), "synth", "--clips", "24", "--seed", "3", "--workers", "1", "--stats"]) == 0
+    return ws
+
+
+def test_synth_writes_a_manifest_and_videos(workspace: Path) -> None:
+    out = Workspace(workspace).synth_dir(24, 3)
+    assert (out / "manifest.jsonl").is_file()
+    assert len(list((out / "videos").glob("*.mp4"))) >= 3
+
+
+def test_ingest_then_stats(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = Workspace(workspace).synth_dir(24, 3) / "manifest.jsonl"
+    assert main(["--workspace", str(workspace), "ingest", str(manifest), "--workers", "1"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("ingest synth-24-s3:") and "0 failed" in line
+    assert main(["--workspace", str(workspace), "catalog", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["videos_by_status"] == {"ok": sum(stats["catalogs"].values())}
+    assert stats["clips"] == sum(stats["clips_by_split"].values())
+    assert stats["clips"] >= 24
+    kinds = {k.split(" ")[0] for k in stats["texts_by_kind"]}
+    assert {"reference", "general", "keywords", "asr"} <= kinds
+    assert main(["--workspace", str(workspace), "catalog", "stats"]) == 0
+    assert "clips by split" in capsys.readouterr().out
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--workspace", str(tmp_path), "ingest", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "adsearch ingest: error: nothing to ingest at" in err and "Traceback" not in err
+    assert main(["--workspace", str(tmp_path / "empty"), "catalog", "stats"]) == 2
+    assert "run `adsearch ingest` first" in capsys.readouterr().err
+
+
+def test_workspace_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ADSEARCH_HOME", str(tmp_path / "home"))
+    assert Workspace.resolve().root == tmp_path / "home"
+    assert Workspace.resolve(tmp_path / "x").root == tmp_path / "x"
