@@ -217,3 +217,11 @@ def test_clips_with_texts_filters_by_split(tmp_path: Path, bad_catalog: BadCatal
     }
     assert [c["clip_id"] for c in everything] == sorted(c["clip_id"] for c in everything)
     assert all(Path(c["path"]).is_file() for c in everything)
+
+
+def test_worker_processes_give_the_same_catalog(tmp_path: Path, bad_catalog: BadCatalog) -> None:
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    for ws, workers in ((serial, 1), (parallel, 2)):
+        with open_catalog(ws / "catalog.duckdb") as cat:
+            ingest(bad_catalog.manifest, cat, opts=_opts(ws, workers=workers))
+    assert _snapshot(parallel / "catalog.duckdb") == _snapshot(serial / "catalog.duckdb")
