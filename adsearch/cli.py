@@ -138,10 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_ffmpeg(*, verbose: bool) -> None:
+    """decord's FFmpeg writes decoder chatter (e.g. 'Invalid NAL unit size') to stderr; failures are reported anyway."""
+    if verbose:
+        return
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_ffmpeg(verbose=args.verbose >= 2)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
