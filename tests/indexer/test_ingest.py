@@ -225,3 +225,29 @@ def test_worker_processes_give_the_same_catalog(tmp_path: Path, bad_catalog: Bad
         with open_catalog(ws / "catalog.duckdb") as cat:
             ingest(bad_catalog.manifest, cat, opts=_opts(ws, workers=workers))
     assert _snapshot(parallel / "catalog.duckdb") == _snapshot(serial / "catalog.duckdb")
+
+
+def test_asr_transcribes_videos_without_a_transcript(tmp_path: Path) -> None:
+    import wave
+
+    import numpy as np
+
+    from media import write_video
+
+    speech = Path(__file__).parents[1] / "media" / "data" / "speech_en.wav"
+    with wave.open(str(speech)) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    seconds = len(audio) / 16000
+    frames = [np.full((112, 64, 3), 40 + (i % 20) * 5, np.uint8) for i in range(int(seconds * 10) + 1)]
+    folder = tmp_path / "talking"
+    write_video(folder / "ad.mp4", frames, 10, audio=audio)
+    ws = tmp_path / "ws"
+    opts = IngestOptions(thumbs_dir=ws / "thumbs", thumbs_relative_to=ws, asr=True)
+    with open_catalog(ws / "catalog.duckdb") as cat:
+        s = ingest(folder, cat, opts=opts)
+        rows = cat.query("SELECT text, source FROM texts WHERE kind = 'asr'")
+    assert s.ok == 1
+    words = " ".join(r["text"] for r in rows).lower()
+    assert "shoes" in words and "free" in words, words
+    assert {r["source"] for r in rows} == {"whisper:tiny.en"}
