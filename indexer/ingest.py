@@ -28,7 +28,10 @@ __all__ = ["VIDEO_SUFFIXES", "IngestOptions", "IngestSummary", "ingest", "load_s
 
 _log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp")
+VIDEO_SUFFIXES = (  # what a folder scan picks up; a file that turns out unreadable becomes a failed row
+    *(".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m1v", ".m2v", ".vob", ".ts", ".mts"),
+    *(".m2ts", ".flv", ".f4v", ".wmv", ".asf", ".3gp", ".3g2", ".rm", ".rmvb", ".ogv"),
+)
 _CLIP_END_TOLERANCE_S = 0.25  # manifest clip ends this far past the decoded duration are clamped, further fail
 
 
