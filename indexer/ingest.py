@@ -331,8 +331,8 @@ def ingest(
             summary.clips += len(clips)
         else:
             record_failure(video)
+        bar.set_postfix(ok=summary.ok, failed=summary.failed, clips=summary.clips, refresh=False)
         bar.update(1)
-        bar.set_postfix(ok=summary.ok, failed=summary.failed, clips=summary.clips)
     bar.close()
     summary.seconds = time.perf_counter() - t0
     catalog.finish_run(run_id, summary.as_dict())
