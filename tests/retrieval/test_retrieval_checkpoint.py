@@ -1,0 +1,52 @@
+"""Tests of checkpoint round trips and model ids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from retrieval import create_model, load_checkpoint, save_checkpoint
+
+from .retrieval_helpers import open_clip_text_config, shrink
+
+
+@pytest.mark.parametrize("with_minilm", [False, True])
+def test_round_trip_gives_the_same_embeddings(tmp_path, with_minilm):
+    cfg = shrink("tiny") if with_minilm else open_clip_text_config()
+    model = create_model(cfg).eval()
+    with torch.no_grad():
+        model.visual.temporal_embedding.weight.normal_()  # non-default values must survive too
+    model_id = save_checkpoint(model, tmp_path)
+    assert model_id == model.model_id and model_id.startswith(cfg.name + "-")
+    meta = json.loads((tmp_path / "config.json").read_text())
+    assert meta["model_id"] == model_id and meta["config"]["vision"]["num_frames"] == cfg.vision.num_frames
+    loaded = load_checkpoint(tmp_path).eval()
+    assert loaded.config == cfg and loaded.model_id == model_id
+    frames = torch.randn(2, cfg.vision.num_frames, 3, cfg.vision.image_size, cfg.vision.image_size)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode_video(frames), model.encode_video(frames), rtol=0, atol=0)
+        torch.testing.assert_close(loaded.encode_text(["a cat"]), model.encode_text(["a cat"]), rtol=0, atol=0)
+
+
+def test_model_id_tracks_the_weights(tmp_path):
+    model = create_model(open_clip_text_config())
+    first = model.model_id
+    assert model.model_id == first
+    with torch.no_grad():
+        model.visual.proj.add_(1e-3)
+    assert model.model_id != first
+
+
+def test_tampered_or_missing_checkpoints_raise(tmp_path):
+    model = create_model(open_clip_text_config())
+    save_checkpoint(model, tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state["logit_scale"] = state["logit_scale"] + 1
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="does not match"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
+        load_checkpoint(tmp_path / "elsewhere")

@@ -1,0 +1,57 @@
+"""Tests of the pure retrieval metrics on hand-computed matrices, ties included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrieval import mean_rank, median_rank, ranks_from_similarity, recall_at_k, retrieval_metrics
+
+
+def test_ranks_with_ties_are_pessimistic():
+    sim = np.array(
+        [
+            [0.9, 0.9, 0.1],  # true 0 ties with item 1 -> rank 2
+            [0.2, 0.5, 0.5],  # true 1 ties with item 2 -> rank 2
+            [0.3, 0.2, 0.1],  # true 2 is last -> rank 3
+        ]
+    )
+    ranks = ranks_from_similarity(sim)
+    np.testing.assert_array_equal(ranks, [2, 2, 3])
+    assert ranks.dtype == np.int64
+    assert recall_at_k(ranks, 1) == 0.0
+    assert recall_at_k(ranks, 2) == pytest.approx(200 / 3)
+    assert recall_at_k(ranks, 3) == 100.0
+    assert median_rank(ranks) == 2.0
+    assert mean_rank(ranks) == pytest.approx(7 / 3)
+
+
+def test_all_equal_scores_give_the_worst_rank_and_order_does_not_matter():
+    sim = np.zeros((1, 5))
+    assert ranks_from_similarity(sim, [3])[0] == 5
+    rng = np.random.default_rng(0)
+    sim = rng.integers(0, 3, size=(6, 9)).astype(np.float32)  # many ties
+    targets = rng.integers(0, 9, size=6)
+    perm = rng.permutation(9)
+    inverse = np.argsort(perm)
+    np.testing.assert_array_equal(
+        ranks_from_similarity(sim, targets), ranks_from_similarity(sim[:, perm], inverse[targets])
+    )
+
+
+def test_rectangular_matrix_with_targets():
+    sim = np.array([[0.1, 0.7, 0.3, 0.0], [0.5, 0.4, 0.6, 0.9]])
+    np.testing.assert_array_equal(ranks_from_similarity(sim, [1, 0]), [1, 3])
+    m = retrieval_metrics(sim, [1, 0], ks=(1, 5, 10))
+    assert m == {"R@1": 50.0, "R@5": 100.0, "R@10": 100.0, "MdR": 2.0, "MnR": 2.0, "n_queries": 2, "n_gallery": 4}
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="square"):
+        ranks_from_similarity(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="index the gallery"):
+        ranks_from_similarity(np.zeros((2, 3)), [0, 3])
+    with pytest.raises(ValueError, match="NaN"):
+        ranks_from_similarity(np.array([[np.nan, 0.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="no ranks"):
+        recall_at_k(np.array([]), 1)

@@ -1,0 +1,103 @@
+"""Forward/backward over every registered config (shrunk), heads, text towers, preprocessing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from retrieval import contrastive_loss, create_model, list_models, preprocess_frames
+from retrieval.config import OPENAI_MEAN
+
+from .retrieval_helpers import open_clip_text_config, shrink
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_every_config(name):
+    cfg = shrink(name)
+    model = create_model(cfg)
+    v = cfg.vision
+    frames = torch.randn(3, v.num_frames, 3, v.image_size, v.image_size)
+    texts = ["a red square moving left", "a woman plays the erhu", "a blue car"]
+    video, text = model(frames, texts)
+    assert video.shape == text.shape == (3, cfg.embed_dim)
+    torch.testing.assert_close(video.norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(text.norm(dim=-1), torch.ones(3))
+    loss = contrastive_loss(video, text, model.logit_scale)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values()), "every trainable param needs a grad"
+    assert grads["visual.conv1.weight"].abs().sum() > 0 and grads["logit_scale"].abs() > 0
+    if v.head == "proxy":
+        assert grads["visual.video_proxy.tokens"].abs().sum() > 0
+        assert grads["visual.temporal_embedding.weight"].abs().sum() > 0
+        assert not model.visual.class_embedding.requires_grad  # replaced by the proxies in this head
+    if cfg.text.tower == "sentence_transformers":
+        assert cfg.text.freeze and not any(p.requires_grad for p in model.text.backbone.parameters())
+        assert grads["text.proj.weight"].abs().sum() > 0
+
+
+def test_frame_count_other_than_temporal_slots():
+    model = create_model(open_clip_text_config(vision={"temporal_size": 12, "num_frames": 5})).eval()
+    with torch.no_grad():
+        assert model.encode_video(torch.randn(2, 5, 3, 32, 32)).shape == (2, 32)
+        assert model.encode_video(torch.randn(2, 1, 3, 32, 32)).shape == (2, 32)
+
+
+def test_meanp_ignores_frame_order_but_proxy_head_does_not():
+    frames = torch.randn(2, 4, 3, 32, 32)
+    reversed_frames = frames.flip(1)
+    meanp = create_model(open_clip_text_config(vision={"head": "meanp"})).eval()
+    proxy = create_model(open_clip_text_config()).eval()
+    with torch.no_grad():
+        proxy.visual.temporal_embedding.weight.normal_()
+        torch.testing.assert_close(meanp.encode_video(frames), meanp.encode_video(reversed_frames))
+        assert not torch.allclose(proxy.encode_video(frames), proxy.encode_video(reversed_frames), atol=1e-4)
+    assert not hasattr(meanp.visual, "video_proxy")
+
+
+def test_encode_video_rejects_bad_input():
+    model = create_model(open_clip_text_config())
+    with pytest.raises(ValueError, match="preprocess"):
+        model.encode_video(torch.zeros(1, 3, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"\(B, T, 3, 32, 32\)"):
+        model.encode_video(torch.zeros(1, 3, 3, 48, 48))
+    with pytest.raises(ValueError, match="list of strings"):
+        model.encode_text("a bare string")
+
+
+def test_open_clip_tower_truncates_long_queries():
+    model = create_model(open_clip_text_config(text={"context_length": 16})).eval()
+    head = "a woman in a pink cheongsam with a ponytail plays the erhu on a stage " * 2
+    with torch.no_grad():
+        a, b = model.encode_text([head + "then a red car", head + "then a blue boat"])
+        short = model.encode_text(["a woman", "a boat"])
+    torch.testing.assert_close(a, b)  # only the part beyond the context differs
+    assert not torch.allclose(short[0], short[1])
+
+
+def test_sentence_transformer_tower_truncates_and_caches():
+    model = create_model(shrink("tiny", text={"max_seq_length": 12})).eval()
+    head = "a woman in a pink cheongsam with a ponytail plays the erhu on a stage "
+    with torch.no_grad():
+        a, b = model.encode_text([head + "then a red car", head + "then a blue boat"])
+        torch.testing.assert_close(a, b)
+        assert len(model.text._cache) == 2
+        c = model.encode_text([head + "then a red car"])  # served from the cache
+    torch.testing.assert_close(c[0], a)
+
+
+def test_preprocess_frames_normalises_and_resizes():
+    mean_pixel = np.round(np.array(OPENAI_MEAN) * 255).astype(np.uint8)
+    frames = np.broadcast_to(mean_pixel, (4, 32, 32, 3)).copy()
+    x = preprocess_frames(frames)
+    assert x.shape == (1, 4, 3, 32, 32) and x.dtype == torch.float32
+    assert x.abs().max() < 0.01  # the CLIP mean maps to ~0
+    white = preprocess_frames(np.full((2, 1, 48, 64, 3), 255, np.uint8), image_size=32)
+    assert white.shape == (2, 1, 3, 32, 32)
+    torch.testing.assert_close(
+        white[0, 0, :, 5, 5], (1 - torch.tensor(OPENAI_MEAN)) / torch.tensor([0.26862954, 0.26130258, 0.27577711])
+    )
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess_frames(np.zeros((1, 2, 8, 8, 3), np.float32))
