@@ -94,6 +94,24 @@ def cmd_catalog_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_retriever(args: argparse.Namespace) -> int:
+    from adsearch.retriever import format_metrics, train_from_catalog
+
+    run = train_from_catalog(
+        _ws(args),
+        model=args.model,
+        name=args.name,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        resume=args.resume,
+        device=args.device,
+    )
+    print(format_metrics(run.metrics))
+    print(f"train-retriever: {run.model_id} in {run.seconds:.1f} s -> {run.checkpoint_dir}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from adsearch.demo import run_demo
 
@@ -130,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     cs.set_defaults(func=cmd_catalog_stats)
 
+    t = sub.add_parser("train-retriever", help="train the CLIP-ViP retriever on the catalog's train split")
+    t.add_argument("--model", default="tiny", help="model config (default %(default)s; see retrieval.list_models())")
+    t.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default retriever-MODEL)")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the training config's)")
+    t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the training config's)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the training config's)")
+    t.add_argument("--resume", action="store_true", help="continue the run in the checkpoint folder")
+    t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
+    t.set_defaults(func=cmd_train_retriever)
+
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic catalog")
     d.add_argument("--clips", type=int, default=DEFAULT_SYNTH_CLIPS, help="catalog size (default %(default)s)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -149,6 +177,8 @@ def _quiet_ffmpeg(*, verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # model weights come from local paths here; a hub look-up would only wait on the network and fail
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     _quiet_ffmpeg(verbose=args.verbose >= 2)

@@ -18,16 +18,27 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
+@pytest.fixture(scope="module")
+def ingested(workspace: Path) -> tuple[Path, str]:
+    """The workspace after `adsearch ingest`, with the ingest summary line."""
+    import contextlib
+    import io
+
+    manifest = Workspace(workspace).synth_dir(24, 3) / "manifest.jsonl"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--workspace", str(workspace), "ingest", str(manifest), "--workers", "1"]) == 0
+    return workspace, out.getvalue().strip().splitlines()[-1]
+
+
 def test_synth_writes_a_manifest_and_videos(workspace: Path) -> None:
     out = Workspace(workspace).synth_dir(24, 3)
     assert (out / "manifest.jsonl").is_file()
     assert len(list((out / "videos").glob("*.mp4"))) >= 3
 
 
-def test_ingest_then_stats(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    manifest = Workspace(workspace).synth_dir(24, 3) / "manifest.jsonl"
-    assert main(["--workspace", str(workspace), "ingest", str(manifest), "--workers", "1"]) == 0
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+def test_ingest_then_stats(ingested: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    workspace, line = ingested
     assert line.startswith("ingest synth-24-s3:") and "0 failed" in line
     assert main(["--workspace", str(workspace), "catalog", "stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -52,3 +63,18 @@ def test_workspace_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("ADSEARCH_HOME", str(tmp_path / "home"))
     assert Workspace.resolve().root == tmp_path / "home"
     assert Workspace.resolve(tmp_path / "x").root == tmp_path / "x"
+
+
+def test_train_retriever_writes_a_checkpoint_and_a_table(
+    ingested: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace, _ = ingested
+    args = ["--workspace", str(workspace), "train-retriever", "--epochs", "1", "--batch-size", "8", "--name", "t"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    ckpt = Workspace(workspace).models_dir / "t"
+    assert (ckpt / "config.json").is_file() and (ckpt / "model.safetensors").is_file()
+    rows = [line for line in out.splitlines() if line.startswith("| test |")]
+    assert {r.split("|")[2].strip() for r in rows} == {"reference", "general", "asr"}, out
+    assert main([*args, "--resume"]) == 0, "a finished run resumes as a no-op"
+    assert main(args) == 2 and "already holds a training run" in capsys.readouterr().err

@@ -1,0 +1,103 @@
+"""Training and evaluating the retriever on the workspace's catalog (the glue between indexer and retrieval)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adsearch.workspace import Workspace
+
+__all__ = ["RETRIEVER_TEXT_KINDS", "catalog_items", "format_metrics", "train_from_catalog"]
+
+RETRIEVER_TEXT_KINDS = ("reference", "general", "asr")  # what the retriever trains on and is evaluated with
+
+
+def catalog_items(ws: Workspace, splits: Sequence[str]) -> list:
+    """The catalog's clips of ``splits`` as ``retrieval.ClipItem`` (texts: reference, general, asr).
+
+    Raises:
+        FileNotFoundError: no catalog yet.
+        ValueError: the catalog has no clips in these splits.
+    """
+    from indexer.catalog import open_catalog
+    from retrieval import ClipItem
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.clips_with_texts(splits=splits)
+    if not rows:
+        raise ValueError(f"the catalog has no clips in split(s) {', '.join(splits)}; ingest a catalog with splits")
+    return [
+        ClipItem(
+            clip_id=r["clip_id"],
+            path=r["path"],
+            start_s=r["start_s"],
+            end_s=r["end_s"],
+            texts={k: r["texts"][k] for k in RETRIEVER_TEXT_KINDS if k in r["texts"]},
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """What ``train_from_catalog`` produced."""
+
+    checkpoint_dir: Path
+    model_id: str
+    metrics: dict[str, dict[str, dict[str, float]]]  # split -> query kind -> metric
+    seconds: float
+
+
+def train_from_catalog(
+    ws: Workspace,
+    *,
+    model: str = "tiny",
+    name: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    resume: bool = False,
+    eval_splits: Sequence[str] = ("test", "test_comp"),
+    device: str | None = None,
+) -> TrainRun:
+    """Train ``model`` on the train split, evaluate text->video on ``eval_splits``; checkpoints under models/."""
+    import time
+
+    from retrieval import TrainConfig, create_model, evaluate_retrieval, train_retriever
+
+    t0 = time.perf_counter()
+    train = catalog_items(ws, ["train"])
+    evals = {}
+    for split in eval_splits:
+        try:
+            evals[split] = catalog_items(ws, [split])
+        except ValueError:  # a catalog without that split (e.g. no compositional set) is evaluated without it
+            continue
+    overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v}
+    cfg = TrainConfig(
+        **overrides,
+        frame_cache_dir=str(ws.root / "cache" / "frames"),
+        device=device,
+    )
+    net = create_model(model)
+    out_dir = ws.models_dir / (name or f"retriever-{model}")
+    first_eval = next(iter(evals.values()), None)
+    result = train_retriever(net, train, eval_items=first_eval, cfg=cfg, out_dir=out_dir, resume=resume, progress=True)
+    metrics = {}
+    for split, items in evals.items():
+        metrics[split] = evaluate_retrieval(net, items, query_kinds=list(RETRIEVER_TEXT_KINDS), progress=True)
+    return TrainRun(out_dir, result.model_id, metrics, time.perf_counter() - t0)
+
+
+def format_metrics(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A markdown table: one row per (split, query kind) with R@1/5/10, MdR, MnR."""
+    lines = ["| split | queries | n | R@1 | R@5 | R@10 | MdR | MnR |", "|---|---|---|---|---|---|---|---|"]
+    for split, by_kind in metrics.items():
+        for kind, m in by_kind.items():
+            lines.append(
+                f"| {split} | {kind} | {int(m['n_queries'])} | {m['R@1']:.1f} | {m['R@5']:.1f} | {m['R@10']:.1f} "
+                f"| {m['MdR']:.1f} | {m['MnR']:.1f} |"
+            )
+    return "\n".join(lines)
