@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-__all__ = ["match_cuts", "main"]
+__all__ = ["main", "match_cuts"]
 
 
 def match_cuts(predicted: Sequence[int], true: Sequence[int], *, tolerance: int = 1) -> tuple[int, int, int]:
