@@ -27,6 +27,7 @@ def run_demo(ws: Workspace, *, n_clips: int, seed: int, workers: int) -> int:
     times: dict[str, float] = {}
     t = _step(f"synth: {n_clips} clips, seed {seed}")
     synth = generate_catalog(ws.synth_dir(n_clips, seed), n_clips=n_clips, seed=seed, workers=workers, progress=True)
+    print(f"synth: {synth.n_videos} videos ({synth.n_rendered} rendered now), {synth.n_clips} clips")
     print(format_stats(catalog_stats(synth.manifest_path, split="test")))
     times["synth"] = time.perf_counter() - t
 
