@@ -30,7 +30,7 @@ TEXT_TOWERS = ("open_clip", "sentence_transformers")
 class VisionConfig:
     """Video tower: an open_clip ViT plus the CLIP-ViP additions."""
 
-    image_size: int = 224  # side of the square input frames, pixels
+    image_size: int | tuple[int, int] = 224  # input frame size, pixels: a square side, or (height, width)
     patch_size: int = 32  # side of a ViT patch, pixels
     width: int = 768  # transformer width, channels per token
     layers: int = 12  # transformer blocks
@@ -45,9 +45,10 @@ class VisionConfig:
 
     def __post_init__(self) -> None:
         _check(self.head in VIDEO_HEADS, f"vision.head must be one of {VIDEO_HEADS}, got {self.head!r}")
-        _check(self.patch_size > 0 and self.image_size > 0, "vision.image_size and patch_size must be positive")
+        object.__setattr__(self, "image_size", _image_size(self.image_size))
+        _check(self.patch_size > 0 and min(self.image_hw) > 0, "vision.image_size and patch_size must be positive")
         _check(
-            self.image_size % self.patch_size == 0,
+            all(side % self.patch_size == 0 for side in self.image_hw),
             f"vision.image_size {self.image_size} must be a multiple of patch_size {self.patch_size}",
         )
         _check(self.heads > 0 and self.width % self.heads == 0, f"vision.width {self.width} not divisible by heads")
@@ -60,9 +61,23 @@ class VisionConfig:
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 
     @property
-    def grid_size(self) -> int:
-        """Patches per side of a frame."""
-        return self.image_size // self.patch_size
+    def image_hw(self) -> tuple[int, int]:
+        """Input frame (height, width), pixels."""
+        if isinstance(self.image_size, int):
+            return (self.image_size, self.image_size)
+        return self.image_size
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        """Patch grid (rows, columns) of a frame."""
+        h, w = self.image_hw
+        return (h // self.patch_size, w // self.patch_size)
+
+    @property
+    def num_patches(self) -> int:
+        """Patches per frame, L = rows * columns."""
+        gh, gw = self.grid_hw
+        return gh * gw
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +159,21 @@ def _from_mapping(cls: type, data: Mapping[str, Any], where: str) -> Any:
         return cls(**kwargs)
     except TypeError as e:
         raise ValueError(f"invalid {where} fields {sorted(data)}: {e}") from e
+
+
+def _image_size(value: Any) -> int | tuple[int, int]:
+    # An int stays a square side; a 2-sequence (JSON list) becomes an (height, width) tuple of ints.
+    if isinstance(value, bool):
+        raise ValueError(f"vision.image_size must be an int or (height, width), got {value!r}")
+    if isinstance(value, int):
+        return value
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return (int(value[0]), int(value[1]))
+    raise ValueError(f"vision.image_size must be an int or (height, width), got {value!r}")
 
 
 def _check(cond: bool, msg: str) -> None:

@@ -66,16 +66,20 @@ class ClipDataset(Dataset):
         items: Sequence[ClipItem],
         *,
         n_frames: int,
-        image_size: int,
+        image_size: int | tuple[int, int],
         frame_loader: FrameLoader | None = None,
         cache_dir: str | Path | None = None,
         cache_in_memory: bool = False,
     ) -> None:
-        if n_frames < 1 or image_size < 1:
-            raise ValueError(f"n_frames and image_size must be >= 1, got {n_frames} and {image_size}")
+        hw = (image_size, image_size) if isinstance(image_size, int) else tuple(int(v) for v in image_size)
+        if n_frames < 1 or len(hw) != 2 or min(hw) < 1:
+            raise ValueError(
+                f"n_frames and image_size (side or (height, width)) must be >= 1, got {n_frames} and {image_size}"
+            )
         self.items = list(items)
         self.n_frames = n_frames
-        self.image_size = image_size
+        self.image_size = image_size  # as given: a square side or (height, width), pixels
+        self.image_hw: tuple[int, int] = (hw[0], hw[1])  # frame (height, width), pixels
         self.frame_loader = frame_loader if frame_loader is not None else default_frame_loader()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
@@ -91,7 +95,7 @@ class ClipDataset(Dataset):
         return {"index": index, "clip_id": self.items[index].clip_id, "frames": torch.from_numpy(frames)}
 
     def load_frames(self, index: int) -> np.ndarray:
-        """uint8 frames (n_frames, image_size, image_size, 3) of item ``index``, from a cache when possible.
+        """uint8 frames (n_frames, H, W, 3) of item ``index``, (H, W) = ``image_hw``, from a cache when possible.
 
         Raises:
             RuntimeError: If decoding fails (the clip id and path are in the message; the cause is chained).
@@ -118,12 +122,18 @@ class ClipDataset(Dataset):
 
     @property
     def _shape(self) -> tuple[int, int, int, int]:
-        return (self.n_frames, self.image_size, self.image_size, 3)
+        return (self.n_frames, *self.image_hw, 3)
+
+    @property
+    def _loader_size(self) -> int | tuple[int, int]:
+        # media.sample_frames takes a square side (int) or (height, width).
+        h, w = self.image_hw
+        return h if h == w else (h, w)
 
     def _decode(self, item: ClipItem) -> np.ndarray:
         try:
             frames = self.frame_loader(
-                item.path, item.start_s, item.end_s, n=self.n_frames, size=self.image_size, mode="crop"
+                item.path, item.start_s, item.end_s, n=self.n_frames, size=self._loader_size, mode="crop"
             )
         except Exception as e:
             raise RuntimeError(f"cannot load frames of clip {item.clip_id} from {item.path}: {e}") from e
@@ -138,7 +148,9 @@ class ClipDataset(Dataset):
     def _cache_file(self, item: ClipItem) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = f"{item.path}|{item.start_s:.6f}|{item.end_s:.6f}|{self.n_frames}|{self.image_size}"
+        h, w = self.image_hw
+        size = str(h) if h == w else f"{h}x{w}"  # square keys as before, so existing caches stay valid
+        key = f"{item.path}|{item.start_s:.6f}|{item.end_s:.6f}|{self.n_frames}|{size}"
         digest = hashlib.sha1(key.encode()).hexdigest()[:16]
         return self.cache_dir / f"{item.clip_id}-{digest}.npy"
 

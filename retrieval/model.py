@@ -58,13 +58,13 @@ class VideoTextRetriever(nn.Module):
         """Video embeddings (B, D) of normalised frames (B, T, 3, H, W); L2-normalised unless told otherwise.
 
         Raises:
-            ValueError: If ``frames`` is not a float (B, T, 3, image_size, image_size) tensor.
+            ValueError: If ``frames`` is not a float (B, T, 3, H, W) tensor with (H, W) = ``vision.image_hw``.
         """
-        size = self.config.vision.image_size
+        h, w = self.config.vision.image_hw
         if not torch.is_floating_point(frames):
             raise ValueError(f"encode_video takes normalised float frames; got {frames.dtype} (use model.preprocess)")
-        if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, size, size):
-            raise ValueError(f"frames must be (B, T, 3, {size}, {size}), got {tuple(frames.shape)}")
+        if frames.ndim != 5 or tuple(frames.shape[2:]) != (3, h, w):
+            raise ValueError(f"frames must be (B, T, 3, {h}, {w}), got {tuple(frames.shape)}")
         x = self.visual.forward_video(frames)
         return F.normalize(x, dim=-1) if normalize else x
 

@@ -18,7 +18,7 @@ def preprocess_frames(
     *,
     mean: Sequence[float] = OPENAI_MEAN,
     std: Sequence[float] = OPENAI_STD,
-    image_size: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """uint8 RGB frames (B, T, H, W, 3) or (T, H, W, 3) -> normalised float32 (B, T, 3, H, W).
@@ -27,8 +27,9 @@ def preprocess_frames(
         frames: uint8 numpy array or tensor, channels last.
         mean: Per-channel mean in [0, 1] units (CLIP's by default).
         std: Per-channel std in [0, 1] units.
-        image_size: If given and the frames are not ``image_size`` square, resize the short side (bilinear,
-            antialiased) and centre-crop; frames from ``media.sample_frames(..., mode="crop")`` already fit.
+        image_size: Target frame size, a square side or (height, width) in pixels. If given and the frames differ,
+            scale them (bilinear, antialiased) to just cover it and centre-crop, as ``media.sample_frames(...,
+            mode="crop")`` does; frames from there already fit.
         device: Where to put the result (the input tensor's device by default). Conversion happens there, so
             uploading uint8 and normalising on the GPU moves 4x fewer bytes.
 
@@ -46,18 +47,21 @@ def preprocess_frames(
         x = x.to(device, non_blocking=True)
     b, t, h, w, _ = x.shape
     x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
-    if image_size is not None and (h, w) != (image_size, image_size):
-        x = _resize_center_crop(x.flatten(0, 1), image_size).unflatten(0, (b, t))  # (B, T, 3, S, S)
+    if image_size is not None:
+        size = (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
+        if (h, w) != size:
+            x = _resize_center_crop(x.flatten(0, 1), size).unflatten(0, (b, t))  # (B, T, 3, SH, SW)
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 1, 3, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 1, 3, 1, 1)
     return (x - m) / s
 
 
-def _resize_center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    # x: (N, 3, H, W) in [0, 1]
+def _resize_center_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    # x: (N, 3, H, W) in [0, 1]; size: (height, width). Scale to cover the target, then crop the centre.
     h, w = x.shape[-2:]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    sh, sw = size
+    scale = max(sh / h, sw / w)
+    nh, nw = max(sh, round(h * scale)), max(sw, round(w * scale))
     x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    return x[..., top : top + size, left : left + size]  # (N, 3, size, size)
+    top, left = (nh - sh) // 2, (nw - sw) // 2
+    return x[..., top : top + sh, left : left + sw]  # (N, 3, SH, SW)

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from open_clip.model import resize_pos_embed, resize_text_pos_embed
+import torch.nn.functional as F
+from open_clip.model import resize_text_pos_embed
 from torch import nn
 
+from .config import config_from_dict
 from .layers import VideoProxy, interpolate_temporal
 
-__all__ = ["LoadReport", "load_pretrained", "load_weights", "read_state_dict"]
+__all__ = ["LoadReport", "load_pretrained", "load_weights", "read_state_dict", "resize_grid_pos_embed"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +107,8 @@ def load_pretrained(model: nn.Module, source: str | Path, *, strict: bool = True
     if path.exists():
         ours = path.is_dir() and (path / "config.json").is_file() and _is_our_config(path / "config.json")
         state = read_state_dict(path)
-        return load_weights(model, state, strict=strict, load_logit_scale=ours, source=source_str)
+        grid = _checkpoint_grid(path / "config.json") if ours else None
+        return load_weights(model, state, strict=strict, load_logit_scale=ours, source=source_str, source_grid=grid)
     if ":" not in source_str:
         raise FileNotFoundError(f"pretrained source {source_str!r} is neither an existing path nor 'ARCH:TAG'")
     return load_weights(model, read_state_dict(_download_open_clip(source_str)), strict=strict, source=source_str)
@@ -117,6 +121,7 @@ def load_weights(
     strict: bool = True,
     load_logit_scale: bool = False,
     source: str = "state_dict",
+    source_grid: tuple[int, int] | None = None,
 ) -> LoadReport:
     """Map, adapt and load a state dict into a retriever.
 
@@ -127,6 +132,8 @@ def load_weights(
             them and list them in the report.
         load_logit_scale: Take ``logit_scale`` from the source (our checkpoints) instead of keeping the model's.
         source: Name of the source for the report.
+        source_grid: Patch grid (rows, columns) of the source's position embedding, needed only when it differs
+            from the model's and is not square (a square grid is inferred from the number of positions).
 
     Returns:
         The ``LoadReport`` (also logged at INFO).
@@ -145,7 +152,7 @@ def load_weights(
         del src["logit_scale"]
     if src.pop("logit_bias", None) is not None:  # SigLIP-style bias has no place in an InfoNCE retriever
         report.ignored.append("logit_bias")
-    _adapt_shapes(model, src, target, report)
+    _adapt_shapes(model, src, target, report, source_grid)
 
     new_state: dict[str, torch.Tensor] = {}
     mismatched: list[str] = []
@@ -203,12 +210,57 @@ def _map_keys(
     return out
 
 
-def _adapt_shapes(model: nn.Module, src: dict, target: Mapping[str, torch.Tensor], report: LoadReport) -> None:
-    # Spatial position embedding: open_clip's bicubic grid resize, CLS position untouched.
+def resize_grid_pos_embed(
+    pos: torch.Tensor, new_grid: tuple[int, int], old_grid: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Resize a ViT position embedding (1 + gh * gw, D) to another patch grid; the class-token row is kept.
+
+    The grid rows are interpolated as open_clip's ``resize_pos_embed`` does (bicubic, antialiased, corners not
+    aligned), but old and new grids may both be non-square, e.g. a 7x7 CLIP grid to the 11x6 of a 176x96 frame.
+
+    Args:
+        pos: Position embedding, row 0 for the class token, then the grid in row-major order.
+        new_grid: Target (rows, columns).
+        old_grid: Source (rows, columns); inferred as square when None.
+
+    Returns:
+        (1 + new rows * new columns, D), in the dtype of ``pos``.
+
+    Raises:
+        ValueError: If ``old_grid`` is None and the grid is not square, or it does not match ``pos``.
+    """
+    n_old = pos.shape[0] - 1
+    if old_grid is None:
+        side = math.isqrt(n_old)
+        if side * side != n_old:
+            raise ValueError(f"cannot infer the patch grid of {n_old} positions (not square); pass old_grid")
+        old_grid = (side, side)
+    if old_grid[0] * old_grid[1] != n_old:
+        raise ValueError(f"position embedding has {n_old} grid positions, not {old_grid[0]}x{old_grid[1]}")
+    if tuple(old_grid) == tuple(new_grid):
+        return pos
+    grid = pos[1:].float().reshape(1, old_grid[0], old_grid[1], -1).permute(0, 3, 1, 2)  # (1, D, gh, gw)
+    grid = F.interpolate(grid, size=tuple(new_grid), mode="bicubic", antialias=True, align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(new_grid[0] * new_grid[1], -1).to(pos.dtype)  # (gh' * gw', D)
+    return torch.cat([pos[:1], grid], dim=0)
+
+
+def _adapt_shapes(
+    model: nn.Module,
+    src: dict,
+    target: Mapping[str, torch.Tensor],
+    report: LoadReport,
+    source_grid: tuple[int, int] | None,
+) -> None:
+    # Spatial position embedding: bicubic grid resize, CLS position untouched. A grid that cannot be resized is
+    # left as is and reported as a shape mismatch by the caller.
     key = "visual.positional_embedding"
     if key in src and src[key].shape != target[key].shape:
-        resize_pos_embed(src, model)
-        report.resized.append(key)
+        try:
+            src[key] = resize_grid_pos_embed(src[key], tuple(model.visual.grid_size), source_grid)
+            report.resized.append(key)
+        except ValueError as e:
+            logger.warning("cannot resize %s: %s", key, e)
     key = "text.positional_embedding"
     if key in src and key in target and src[key].shape[0] != target[key].shape[0]:
         resize_text_pos_embed(src, model)
@@ -249,6 +301,14 @@ def _adapt_shapes(model: nn.Module, src: dict, target: Mapping[str, torch.Tensor
 
 def _text_is_open_clip(model: nn.Module) -> bool:
     return getattr(model.config.text, "tower", None) == "open_clip"
+
+
+def _checkpoint_grid(path: Path) -> tuple[int, int] | None:
+    # Patch grid of one of our checkpoints, from its config.json; None when it cannot be read.
+    try:
+        return config_from_dict(json.loads(path.read_text(encoding="utf-8"))["config"]).vision.grid_hw
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _is_our_config(path: Path) -> bool:

@@ -29,7 +29,7 @@ class VideoVisionTransformer(VisionTransformer):
 
     def __init__(self, *, config: VisionConfig, output_dim: int, quick_gelu: bool = False) -> None:
         super().__init__(
-            image_size=config.image_size,
+            image_size=config.image_hw,  # (H, W); open_clip sets grid_size = (H, W) // patch_size
             patch_size=config.patch_size,
             width=config.width,
             layers=config.layers,
@@ -66,7 +66,7 @@ class VideoVisionTransformer(VisionTransformer):
         assert self.head == "proxy", "video_tokens is only defined for the proxy head"
         b, t = frames.shape[:2]
         x = self.conv1(frames.flatten(0, 1))  # (B*T, D, gh, gw)
-        x = x.flatten(2).transpose(1, 2)  # (B*T, L, D)
+        x = x.flatten(2).transpose(1, 2)  # (B*T, L, D), L = gh * gw patches in row-major order
         n_tok, width = x.shape[1:]
         pos = self.positional_embedding.to(x.dtype)  # (1 + L, D); row 0 is the CLS position
         x = x + pos[1:]  # spatial position embedding, (B*T, L, D)

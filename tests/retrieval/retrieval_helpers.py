@@ -20,11 +20,15 @@ DIRECTIONS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}  
 
 
 def shrink(config: RetrieverConfig | str, **overrides) -> RetrieverConfig:
-    """A registered config at test size, through the same code path: 2x2 patches, width 64, 2 layers."""
+    """A registered config at test size, through the same code path: width 64, 2 layers, and 2x2 patches (3x2 or
+    2x3 for a non-square config, keeping its orientation)."""
     if isinstance(config, str):
         config = get_model_config(config)
     v = config.vision
-    vision = {"image_size": 2 * v.patch_size, "width": 64, "layers": 2, "heads": 2, "num_frames": 3}
+    h, w = v.image_hw
+    p = v.patch_size
+    size = 2 * p if h == w else [3 * p, 2 * p] if h > w else [2 * p, 3 * p]
+    vision = {"image_size": size, "width": 64, "layers": 2, "heads": 2, "num_frames": 3}
     vision.update(overrides.pop("vision", {}))
     text = {"width": 64, "heads": 2, "layers": 1} if config.text.tower == "open_clip" else {"max_seq_length": 32}
     text.update(overrides.pop("text", {}))

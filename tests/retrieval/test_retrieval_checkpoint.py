@@ -13,9 +13,12 @@ from retrieval import create_model, load_checkpoint, save_checkpoint
 from .retrieval_helpers import open_clip_text_config, shrink
 
 
-@pytest.mark.parametrize("with_minilm", [False, True])
-def test_round_trip_gives_the_same_embeddings(tmp_path, with_minilm):
-    cfg = shrink("tiny") if with_minilm else open_clip_text_config()
+@pytest.mark.parametrize("kind", ["open_clip", "minilm", "vertical"])
+def test_round_trip_gives_the_same_embeddings(tmp_path, kind):
+    if kind == "vertical":
+        cfg = open_clip_text_config(vision={"image_size": [40, 24]})
+    else:
+        cfg = shrink("tiny") if kind == "minilm" else open_clip_text_config()
     model = create_model(cfg).eval()
     with torch.no_grad():
         model.visual.temporal_embedding.weight.normal_()  # non-default values must survive too
@@ -23,9 +26,11 @@ def test_round_trip_gives_the_same_embeddings(tmp_path, with_minilm):
     assert model_id == model.model_id and model_id.startswith(cfg.name + "-")
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["model_id"] == model_id and meta["config"]["vision"]["num_frames"] == cfg.vision.num_frames
+    assert meta["config"]["vision"]["image_size"] == ([40, 24] if kind == "vertical" else 32)  # (H, W) as a list
     loaded = load_checkpoint(tmp_path).eval()
     assert loaded.config == cfg and loaded.model_id == model_id
-    frames = torch.randn(2, cfg.vision.num_frames, 3, cfg.vision.image_size, cfg.vision.image_size)
+    assert loaded.config.vision.image_hw == cfg.vision.image_hw
+    frames = torch.randn(2, cfg.vision.num_frames, 3, *cfg.vision.image_hw)
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode_video(frames), model.encode_video(frames), rtol=0, atol=0)
         torch.testing.assert_close(loaded.encode_text(["a cat"]), model.encode_text(["a cat"]), rtol=0, atol=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -11,7 +12,34 @@ from retrieval import apply_overrides, config_from_dict, config_to_dict, get_mod
 
 
 def test_registry_lists_the_shipped_configs():
-    assert list_models() == ["clipvip-b16", "clipvip-b32", "tiny", "tiny-meanp"]
+    assert list_models() == ["clipvip-b16", "clipvip-b32", "tiny", "tiny-meanp", "tiny-vertical", "tiny-vertical-small"]
+
+
+def test_vertical_configs_differ_from_tiny_only_in_frame_size():
+    tiny = config_to_dict(get_model_config("tiny"))
+    for name, hw, grid in (("tiny-vertical", (176, 96), (11, 6)), ("tiny-vertical-small", (112, 64), (7, 4))):
+        cfg = get_model_config(name)
+        v = cfg.vision
+        assert v.image_size == hw and v.image_hw == hw and v.grid_hw == grid and v.num_patches == grid[0] * grid[1]
+        d = config_to_dict(cfg)
+        assert d["vision"].pop("image_size") == hw and d.pop("name") == name
+        assert d == {k: v for k, v in tiny.items() if k != "name"} | {"vision": _without(tiny["vision"], "image_size")}
+        assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg  # JSON list -> (H, W) tuple
+    square = get_model_config("tiny").vision
+    assert square.image_size == 96 and square.image_hw == (96, 96) and square.grid_hw == (6, 6)
+
+
+def _without(d: dict, key: str) -> dict:
+    return {k: v for k, v in d.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("size", "match"),
+    [([176, 100], "multiple of patch_size"), ([176], "height, width"), ([0, 96], "positive"), ("96", "height")],
+)
+def test_bad_frame_sizes_are_rejected(size, match):
+    with pytest.raises(ValueError, match=match):
+        apply_overrides(get_model_config("tiny"), vision={"image_size": size})
 
 
 def test_paper_configs_mirror_clip_vip():

@@ -66,6 +66,41 @@ def test_default_loader_reads_real_video(tmp_path):
     assert out[0].mean() < out[-1].mean()  # later frames are brighter: frames come in time order
 
 
+def _vertical_video(tmp_path):
+    from media import write_video
+
+    # 64x112 (W x H) 9:16 clip: a red top band (HUD), a blue bottom band (price badge), grey in between.
+    frames = []
+    for i in range(10):
+        f = np.full((112, 64, 3), 100 + 10 * i, np.uint8)
+        f[:16] = (220, 30, 30)
+        f[-16:] = (30, 30, 220)
+        frames.append(f)
+    return write_video(tmp_path / "vertical.mp4", frames, fps=10)
+
+
+def test_non_square_size_keeps_the_whole_vertical_frame(tmp_path):
+    item = ClipItem(clip_id=7, path=str(_vertical_video(tmp_path)), start_s=0.0, end_s=1.0)
+    ds = ClipDataset([item], n_frames=4, image_size=(56, 32), cache_dir=tmp_path / "cache")
+    out = ds[0]["frames"].numpy()
+    assert out.shape == (4, 56, 32, 3) and out.dtype == np.uint8
+    top, bottom = out[:, :6].astype(int), out[:, -6:].astype(int)
+    assert (top[..., 0] - top[..., 2]).min() > 100  # the red HUD band is there
+    assert (bottom[..., 2] - bottom[..., 0]).min() > 100  # and so is the blue badge band
+    assert out[0, 28].mean() < out[-1, 28].mean()  # time order
+    # Square crop of the same clip drops both bands; its cache entry is kept apart from the (56, 32) one.
+    square = ClipDataset([item], n_frames=4, image_size=32, cache_dir=tmp_path / "cache").load_frames(0)
+    assert square.shape == (4, 32, 32, 3)
+    assert np.abs(square[..., 0].astype(int) - square[..., 2].astype(int)).max() < 40
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    again = ClipDataset([item], n_frames=4, image_size=[56, 32], frame_loader=_broken, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.load_frames(0), out)  # a list size finds the same cache entry
+
+
+def _broken(*args, **kwargs):
+    raise AssertionError("must be served from the cache")
+
+
 def test_encode_clips_items_and_pairs_agree():
     model = create_model(open_clip_text_config(vision={"num_frames": 4}))
     items = synthetic_items(1)

@@ -49,13 +49,16 @@ def _first_blocks(model, frames):
     return y1, y2
 
 
-def test_proxy_guided_attention_property():
-    cfg = open_clip_text_config(vision={"num_frames": 3, "num_proxies": 2})
+@pytest.mark.parametrize(("image_size", "n_tok"), [(32, 16), ([40, 24], 15), ([16, 40], 10)])
+def test_proxy_guided_attention_property(image_size, n_tok):
+    # n_tok: patches per frame, gh * gw with 8 px patches (4x4, 5x3, 2x5).
+    cfg = open_clip_text_config(vision={"num_frames": 3, "num_proxies": 2, "image_size": image_size})
     model = create_model(cfg).eval()
-    m, n_tok = 2, 16  # proxies, patches per frame (32 px / 8 px patches)
-    frames = torch.randn(1, 3, 3, 32, 32)
+    m = 2  # proxies
+    assert cfg.vision.num_patches == n_tok
+    frames = torch.randn(1, 3, 3, *cfg.vision.image_hw)
     changed = frames.clone()
-    changed[:, 1] = torch.randn(1, 3, 32, 32)
+    changed[:, 1] = torch.randn(1, 3, *cfg.vision.image_hw)
     with torch.no_grad():
         # Non-zero temporal embedding so that it takes part in the check.
         model.visual.temporal_embedding.weight.normal_()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from retrieval import contrastive_loss, create_model, list_models, preprocess_frames
+from retrieval import contrastive_loss, create_model, get_model_config, list_models, preprocess_frames
 from retrieval.config import OPENAI_MEAN
 
 from .retrieval_helpers import open_clip_text_config, shrink
@@ -17,7 +17,9 @@ def test_forward_backward_every_config(name):
     cfg = shrink(name)
     model = create_model(cfg)
     v = cfg.vision
-    frames = torch.randn(3, v.num_frames, 3, v.image_size, v.image_size)
+    frames = torch.randn(3, v.num_frames, 3, *v.image_hw)
+    if get_model_config(name).vision.image_hw[0] != get_model_config(name).vision.image_hw[1]:
+        assert v.image_hw[0] != v.image_hw[1], "a non-square config must stay non-square when shrunk"
     texts = ["a red square moving left", "a woman plays the erhu", "a blue car"]
     video, text = model(frames, texts)
     assert video.shape == text.shape == (3, cfg.embed_dim)
@@ -36,6 +38,23 @@ def test_forward_backward_every_config(name):
     if cfg.text.tower == "sentence_transformers":
         assert cfg.text.freeze and not any(p.requires_grad for p in model.text.backbone.parameters())
         assert grads["text.proj.weight"].abs().sum() > 0
+
+
+def test_non_square_frames_make_a_non_square_patch_grid():
+    model = create_model(open_clip_text_config(vision={"image_size": [40, 24], "num_frames": 3, "num_proxies": 2}))
+    v = model.config.vision
+    assert v.image_hw == (40, 24) and v.grid_hw == (5, 3) and v.num_patches == 15
+    assert tuple(model.visual.grid_size) == (5, 3)
+    assert model.visual.positional_embedding.shape == (1 + 15, 64)
+    frames = torch.randn(2, 3, 3, 40, 24)
+    x, mask = model.visual.video_tokens(frames)
+    assert x.shape == (2, 2 + 3 * 15, 64) and mask.shape == (2 + 3 * 15, 2 + 3 * 15)
+    video = model.encode_video(frames)
+    assert video.shape == (2, 32)
+    video.sum().backward()
+    assert model.visual.positional_embedding.grad[1:].abs().sum(dim=1).gt(0).all()  # every grid position is used
+    with pytest.raises(ValueError, match=r"\(B, T, 3, 40, 24\)"):
+        model.encode_video(torch.randn(2, 3, 3, 24, 40))  # transposed frames are rejected
 
 
 def test_frame_count_other_than_temporal_slots():
@@ -101,3 +120,13 @@ def test_preprocess_frames_normalises_and_resizes():
     )
     with pytest.raises(ValueError, match="uint8"):
         preprocess_frames(np.zeros((1, 2, 8, 8, 3), np.float32))
+
+
+def test_preprocess_frames_covers_a_non_square_size_and_crops_the_centre():
+    # A 3:2 landscape frame to a 2:1 portrait target: scale so the height fits (32 -> 40), crop the width centre.
+    frames = np.zeros((1, 1, 32, 48, 3), np.uint8)
+    frames[..., 20:28, :] = 255  # a white vertical band, columns 20..28 of 48
+    x = preprocess_frames(frames, image_size=(40, 20), mean=(0, 0, 0), std=(1, 1, 1))
+    assert x.shape == (1, 1, 3, 40, 20)
+    assert x[0, 0, :, :, 6:14].min() > 0.99  # scaled to 25..35 of 60 px, crop starts at 20
+    assert x[0, 0, :, :, :2].max() < 0.01 and x[0, 0, :, :, -2:].max() < 0.01

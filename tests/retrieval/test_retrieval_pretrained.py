@@ -6,11 +6,12 @@ import math
 
 import pytest
 import torch
-from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg, resize_pos_embed
 from open_clip.tokenizer import SimpleTokenizer
 from safetensors.torch import save_file
 
-from retrieval import create_model, load_pretrained, load_weights
+from retrieval import create_model, load_pretrained, load_weights, save_checkpoint
+from retrieval.pretrained import resize_grid_pos_embed
 
 from .retrieval_helpers import open_clip_text_config
 
@@ -103,3 +104,50 @@ def test_missing_sources_raise_clear_errors(tmp_path):
         load_pretrained(model, tmp_path / "nope.safetensors")
     with pytest.raises(ValueError, match="tags for"):
         load_pretrained(model, "ViT-B-32:no-such-tag")
+
+
+def test_square_clip_grid_is_interpolated_to_a_vertical_grid(tmp_path):
+    # 7x7 grid (as ViT-B/32 at 224) -> 11x6 (176x96 frames at patch 16, here 88x48 at patch 8).
+    clip = _open_clip_model(image_size=56)
+    state = clip.state_dict()
+    model = create_model(_our_config(image_size=[88, 48], num_frames=2))
+    report = load_weights(model, state, source="test")
+    assert "visual.positional_embedding" in report.resized and not report.missing and not report.unexpected
+    pos = model.visual.positional_embedding.detach()
+    assert pos.shape == (1 + 11 * 6, 64)
+    torch.testing.assert_close(pos[0], state["visual.positional_embedding"][0], rtol=0, atol=0)  # CLS kept
+    # Same grid as open_clip's own resize (square source grid, target from visual.grid_size = (11, 6)).
+    theirs = {"visual.positional_embedding": state["visual.positional_embedding"].clone()}
+    resize_pos_embed(theirs, model)
+    torch.testing.assert_close(pos, theirs["visual.positional_embedding"])
+    with torch.no_grad():
+        assert torch.isfinite(model.encode_video(torch.randn(1, 2, 3, 88, 48))).all()
+
+
+def test_resize_grid_keeps_rows_as_rows():
+    # Channel 0 encodes the row, channel 1 the column of a 4x4 grid; resized to 6x3, rows must stay rows.
+    rows, cols = torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij")
+    pos = torch.cat([torch.full((1, 2), 9.0), torch.stack([rows, cols], dim=-1).reshape(16, 2)])
+    out = resize_grid_pos_embed(pos, (6, 3))
+    assert out.shape == (19, 2) and torch.equal(out[0], pos[0])
+    grid = out[1:].reshape(6, 3, 2)
+    assert (grid[1:, :, 0] > grid[:-1, :, 0]).all()  # row value grows down the rows
+    torch.testing.assert_close(grid[:, :, 0], grid[:, :1, 0].expand(6, 3))  # ... and is the same across a row
+    assert (grid[:, 1:, 1] > grid[:, :-1, 1]).all()  # column value grows across the columns
+    with pytest.raises(ValueError, match="not square"):
+        resize_grid_pos_embed(out, (4, 4))
+    back = resize_grid_pos_embed(out, (4, 4), old_grid=(6, 3))
+    assert back.shape == (17, 2)
+
+
+def test_non_square_checkpoint_loads_into_another_grid(tmp_path):
+    # The source grid of our own checkpoints (5x3 here) cannot be inferred from its length; config.json gives it.
+    source = create_model(_our_config(image_size=[40, 24]))
+    save_checkpoint(source, tmp_path / "ckpt")
+    target = create_model(_our_config(image_size=[56, 32]))
+    report = load_pretrained(target, tmp_path / "ckpt")
+    assert "visual.positional_embedding" in report.resized
+    expected = resize_grid_pos_embed(source.visual.positional_embedding.detach(), (7, 4), old_grid=(5, 3))
+    torch.testing.assert_close(target.visual.positional_embedding.detach(), expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="shape_mismatch"):  # a bare state dict has no grid to go by
+        load_weights(create_model(_our_config(image_size=[56, 32])), source.state_dict())
