@@ -129,7 +129,7 @@ class RetrieverConfig:
 
 
 def config_to_dict(config: RetrieverConfig) -> dict[str, Any]:
-    """Plain JSON-able dict of a config (tuples become lists)."""
+    """Plain dict of a config for JSON (tuples stay tuples here; `json.dumps` writes them as lists)."""
     return dataclasses.asdict(config)
 
 

@@ -13,7 +13,7 @@ _CONFIG_DIR = "model_configs"  # inside the retrieval package; shipped as packag
 
 
 def list_models() -> list[str]:
-    """Names of the registered configs, sorted (e.g. ``["clipvip-b16", "clipvip-b32", "tiny", "tiny-meanp"]``)."""
+    """Names of the registered configs, sorted (e.g. ``["clipvip-b16", "clipvip-b32", "tiny", "tiny-meanp", ...]``)."""
     root = resources.files("retrieval").joinpath(_CONFIG_DIR)
     return sorted(p.name[: -len(".json")] for p in root.iterdir() if p.name.endswith(".json"))
 
