@@ -7,6 +7,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -91,3 +92,13 @@ def bad_catalog(tmp_path: Path, good_videos: list[Path]) -> BadCatalog:
         f.write('{"uri": "videos/v1.mp4", "split": "holdout"}\n')
     # failed: v3 (clip past end), empty, truncated, random, speech.wav, missing, remote, malformed row
     return BadCatalog(manifest=manifest, n_good=3, n_failed=8, n_duplicate=1)
+
+
+@pytest.fixture(scope="module")
+def one_faiss_thread():
+    """FAISS on one OpenMP thread for a test module: on 2 shared cores, threads spinning while waiting for a
+    descheduled partner cost more than they give on small indexes."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

@@ -31,14 +31,7 @@ N, DIM, K = 20_000, 32, 10
 ID_BASE = 2**62  # clip ids are large (video_id * 1024 + shot): make sure nothing truncates them
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    # The test machine's 2 cores are shared: spinning OpenMP threads waiting for a descheduled partner cost more
-    # than they give on these small indexes.
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def clustered(n: int, d: int, seed: int, n_clusters: int = 50) -> np.ndarray:

@@ -73,12 +73,7 @@ while True:
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_faiss_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 QUERIES = np.random.default_rng(99).standard_normal((20, 32), dtype=np.float32)
