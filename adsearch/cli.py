@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from adsearch import cli_app, cli_caption, cli_index
 from adsearch.workspace import ENV_VAR, Workspace
 
 __all__ = ["build_parser", "main"]
@@ -163,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     d.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="worker processes (default %(default)s)")
     d.set_defaults(func=cmd_demo)
+
+    for module in (cli_index, cli_caption, cli_app):  # one module per stage group, each owns its commands
+        module.add_commands(sub)
     return p
 
 

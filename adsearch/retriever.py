@@ -9,9 +9,18 @@ from typing import Any
 
 from adsearch.workspace import Workspace
 
-__all__ = ["RECIPES", "RETRIEVER_TEXT_KINDS", "catalog_items", "format_metrics", "train_from_catalog"]
+__all__ = [
+    "ANNOTATION_SOURCES",
+    "RECIPES",
+    "RETRIEVER_TEXT_KINDS",
+    "catalog_items",
+    "format_metrics",
+    "train_from_catalog",
+]
 
 RETRIEVER_TEXT_KINDS = ("reference", "general", "asr")  # what the retriever trains on and is evaluated with
+# Texts the catalog brings (manifest annotations, ingest's ASR), as opposed to captions our captioners generate.
+ANNOTATION_SOURCES = ("manifest", "whisper:%")
 
 # Training recipes per model config, used unless the caller overrides them. The tiny recipe was measured on the
 # default synthetic catalog (1,049 train clips): lr 1e-4 reached reference R@1 3.9 after 2 of 10 epochs, lr 5e-4
@@ -23,7 +32,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 def catalog_items(ws: Workspace, splits: Sequence[str]) -> list:
-    """The catalog's clips of ``splits`` as ``retrieval.ClipItem`` (texts: reference, general, asr).
+    """The catalog's clips of ``splits`` as ``retrieval.ClipItem`` with the catalog's own texts (reference, general,
+    asr from the manifest or ingest's ASR; generated captions are left out).
 
     Raises:
         FileNotFoundError: no catalog yet.
@@ -33,7 +43,7 @@ def catalog_items(ws: Workspace, splits: Sequence[str]) -> list:
     from retrieval import ClipItem
 
     with open_catalog(ws.catalog_path, read_only=True) as cat:
-        rows = cat.clips_with_texts(splits=splits)
+        rows = cat.clips_with_texts(splits=splits, text_sources=ANNOTATION_SOURCES)
     if not rows:
         raise ValueError(f"the catalog has no clips in split(s) {', '.join(splits)}; ingest a catalog with splits")
     return [

@@ -250,12 +250,18 @@ class Catalog:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def clips_with_texts(
-        self, *, splits: Sequence[str] | None = None, include_retired: bool = False
+        self,
+        *,
+        splits: Sequence[str] | None = None,
+        include_retired: bool = False,
+        text_sources: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Clips of ok videos, ordered by ``clip_id``, each with its video's path and labels and its texts.
 
         Each dict has ``clip_id, video_id, catalog_id, path, start_s, end_s, shot_index, thumb, split, industry,
-        sub_industry, product, game`` and ``texts``: ``{kind: [text, ...]}`` (one entry per source).
+        sub_industry, product, game`` and ``texts``: ``{kind: [text, ...]}`` (one entry per source, in source
+        order). ``text_sources``: SQL LIKE patterns; only texts whose source matches one are kept (e.g.
+        ``["manifest", "whisper:%"]`` for the annotations and transcripts, leaving out generated captions).
         """
         where = ["v.status = 'ok'"]
         params: list[Any] = []
@@ -271,10 +277,14 @@ class Catalog:
             params,
         )
         texts: dict[int, dict[str, list[str]]] = {}
+        text_where, text_params = list(where), list(params)
+        if text_sources is not None:
+            text_where.append("(" + " OR ".join("t.source LIKE ?" for _ in text_sources) + ")")
+            text_params += list(text_sources)
         rows = self.con.execute(
             "SELECT t.clip_id, t.kind, t.text FROM texts t JOIN clips c USING (clip_id) JOIN videos v USING (video_id) "
-            f"WHERE {' AND '.join(where)} ORDER BY t.clip_id, t.kind, t.source",
-            params,
+            f"WHERE {' AND '.join(text_where)} ORDER BY t.clip_id, t.kind, t.source",
+            text_params,
         ).fetchall()
         for cid, kind, text in rows:
             texts.setdefault(cid, {}).setdefault(kind, []).append(text)

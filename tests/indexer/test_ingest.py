@@ -219,6 +219,25 @@ def test_clips_with_texts_filters_by_split(tmp_path: Path, bad_catalog: BadCatal
     assert all(Path(c["path"]).is_file() for c in everything)
 
 
+def test_clips_with_texts_keeps_only_the_given_sources(tmp_path: Path, bad_catalog: BadCatalog) -> None:
+    ws = tmp_path / "ws"
+    with open_catalog(ws / "catalog.duckdb") as cat:
+        ingest(bad_catalog.manifest, cat, opts=_opts(ws))
+        clip = cat.clips_with_texts(splits=["train"])[0]
+        cat.upsert_texts(
+            [
+                (clip["clip_id"], "general", "a generated caption", "blip-tiny-1"),
+                (clip["clip_id"], "fine", "a fine one", "svad-tiny-1"),
+            ]
+        )
+        everything = {c["clip_id"]: c for c in cat.clips_with_texts(splits=["train"])}[clip["clip_id"]]
+        annotated = {
+            c["clip_id"]: c for c in cat.clips_with_texts(splits=["train"], text_sources=["manifest", "whisper:%"])
+        }
+    assert "a generated caption" in everything["texts"]["general"] and everything["texts"]["fine"] == ["a fine one"]
+    assert annotated[clip["clip_id"]]["texts"] == clip["texts"]
+
+
 def test_worker_processes_give_the_same_catalog(tmp_path: Path, bad_catalog: BadCatalog) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     for ws, workers in ((serial, 1), (parallel, 2)):
