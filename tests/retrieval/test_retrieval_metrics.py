@@ -93,5 +93,5 @@ def test_dual_softmax_fixes_a_hub_item_and_stays_finite_at_large_temperature():
     np.testing.assert_array_equal(ranks_from_similarity(dual_softmax(sim)), [1, 1])
     big = dual_softmax(np.array([[1.0, -1.0], [-1.0, 1.0]]), temperature=1e4)  # exp overflow without the shift
     assert np.isfinite(big).all()
-    with pytest.raises(ValueError, match="non-finite|NaN"):
+    with pytest.raises(ValueError, match="NaN"):
         dual_softmax(np.array([[np.nan]]))
