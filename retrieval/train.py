@@ -49,6 +49,7 @@ class TrainConfig:
     eps: float = 1e-6  # AdamW epsilon
     warmup_ratio: float = 0.1  # fraction of all steps spent in linear warm-up
     min_lr_ratio: float = 0.0  # final learning rate as a fraction of the peak, after cosine decay
+    text_backbone_lr_ratio: float = 0.1  # lr of a fine-tuned (unfrozen) pretrained text backbone, as a fraction of lr
     grad_clip_norm: float | None = 1.0  # max global gradient L2 norm; None disables clipping
     loss_weights: Mapping[str, float] = field(default_factory=lambda: {"asr": 1.0, "caption": 1.0})  # per source
     caption_kinds: tuple[str, ...] = ("reference", "general")  # text kinds pooled into the caption source
@@ -67,6 +68,8 @@ class TrainConfig:
         unknown = sorted(set(self.loss_weights) - set(SOURCES))
         if unknown:
             raise ValueError(f"unknown loss_weights source(s) {unknown}; valid sources: {list(SOURCES)}")
+        if not self.text_backbone_lr_ratio > 0.0:
+            raise ValueError(f"text_backbone_lr_ratio must be > 0, got {self.text_backbone_lr_ratio}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         object.__setattr__(self, "loss_weights", dict(self.loss_weights))
@@ -221,7 +224,14 @@ def train_retriever(
 
     steps_per_epoch = len(_epoch_batches(len(usable), cfg.batch_size, np.random.default_rng(0)))
     total_steps = cfg.epochs * steps_per_epoch
-    optimizer = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps)
+    optimizer = build_optimizer(
+        model,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        betas=cfg.betas,
+        eps=cfg.eps,
+        lr_ratios={"text.backbone.": cfg.text_backbone_lr_ratio},
+    )
     schedule = WarmupCosine(
         warmup_steps=round(cfg.warmup_ratio * total_steps), total_steps=total_steps, min_ratio=cfg.min_lr_ratio
     )

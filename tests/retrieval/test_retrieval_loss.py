@@ -99,3 +99,15 @@ def test_training_step_updates_weights_and_exempts_no_decay_params():
     frames = torch.randint(0, 255, (2, 3, 32, 32, 3), dtype=torch.uint8)
     training_step(model, frames, {"caption": (["x", "y"], [0, 1])}, optimizer=opt, loss_weights={"caption": 1.0})
     assert not torch.equal(before, model.visual.conv1.weight)
+
+
+def test_lr_ratios_put_a_prefix_in_groups_at_a_scaled_learning_rate():
+    model = create_model(open_clip_text_config())
+    opt = build_optimizer(model, lr=1e-3, weight_decay=0.2, lr_ratios={"visual.": 0.1})
+    lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["visual.conv1.weight"])] == pytest.approx((1e-4, 0.2))
+    assert lr_of[id(named["visual.video_proxy.tokens"])] == pytest.approx((1e-4, 0.0))
+    assert lr_of[id(named["text.token_embedding.weight"])] == pytest.approx((1e-3, 0.0))
+    assert lr_of[id(named["logit_scale"])] == pytest.approx((1e-3, 0.0))
+    assert len(lr_of) == sum(p.requires_grad for p in model.parameters())
