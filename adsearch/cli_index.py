@@ -3,9 +3,161 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from adsearch.workspace import Workspace
 
 __all__ = ["add_commands"]
+
+_MODEL_HELP = "retriever checkpoint under <workspace>/models, or its folder (default %(default)s)"
+
+
+def _ws(args: argparse.Namespace) -> Workspace:
+    return Workspace.resolve(args.workspace)
+
+
+def _print_failures(failures: list[tuple[int, str]], failed: int) -> None:
+    for clip_id, err in failures[:20]:
+        print(f"  failed: clip {clip_id}: {err}", file=sys.stderr)
+    if failed > 20:
+        print(f"  ... {failed - 20} more failures (see the catalog's runs table)", file=sys.stderr)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from adsearch.index import embed_catalog
+
+    summary = embed_catalog(
+        _ws(args),
+        model=args.model,
+        splits=args.split,
+        catalogs=args.catalog,
+        batch_size=args.batch_size,
+        workers=args.workers,
+    )
+    _print_failures(summary.failures, summary.failed)
+    print(summary.line())
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from adsearch.index import build
+
+    print(build(_ws(args), model=args.model, factory=args.factory).line())
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    from adsearch.index import add_catalogs
+
+    summary, result = add_catalogs(_ws(args), model=args.model, batch_size=args.batch_size, workers=args.workers)
+    _print_failures(summary.failures, summary.failed)
+    print(summary.line())
+    print(result.line())
+    return 0
+
+
+def cmd_index_remove(args: argparse.Namespace) -> int:
+    from adsearch.index import remove_catalog
+
+    n = remove_catalog(_ws(args), args.catalog)
+    print(f"index remove: catalog {args.catalog} retired ({n} videos); search no longer returns its clips")
+    return 0
+
+
+def cmd_index_status(args: argparse.Namespace) -> int:
+    from adsearch.index import status
+
+    st = status(_ws(args), model=args.model)
+    lines = [
+        f"model {st.model_id}",
+        f"published version: {st.published or '(none; run `adsearch index build`)'}",
+        f"clips: {st.indexable} searchable in the catalog, {st.embedded} embedded, "
+        f"{st.not_embedded} not embedded, {st.not_indexed} not in the published index",
+        f"retired catalogs: {', '.join(st.retired) or '(none)'}",
+        f"{'version':<32} {'pub':<3} {'n':>9} {'size MB':>8} {'recall@10':>9}  factory",
+    ]
+    for v in st.versions:
+        m = v.meta
+        recall = f"{m.recall_at_10:.3f}" if m is not None and m.recall_at_10 is not None else "-"
+        lines.append(
+            f"{v.name:<32} {'*' if v.published else '':<3} {m.n if m else '-':>9} {v.size_bytes / 1e6:>8.2f} "
+            f"{recall:>9}  {m.factory if m else '(unreadable meta.json)'}"
+        )
+    if st.not_embedded or st.not_indexed:
+        lines.append("run `adsearch index add` to embed and index the missing clips")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_index_prune(args: argparse.Namespace) -> int:
+    from adsearch.index import prune_index
+
+    deleted = prune_index(_ws(args), model=args.model, keep=args.keep)
+    print(f"index prune: deleted {len(deleted)}: {', '.join(deleted) or '(nothing)'}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from adsearch.index import format_hits, open_searcher
+    from indexer.search import Filters
+
+    searcher = open_searcher(_ws(args), model=args.model)
+    filters = Filters(
+        industry=args.industry,
+        sub_industry=args.sub_industry,
+        product=args.product,
+        game=args.game,
+        catalog=args.catalog,
+        split=args.split,
+    )
+    hits = searcher.search(args.query, k=args.k, filters=filters)
+    print(format_hits(hits))
+    return 0
+
+
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="retriever-tiny", help=_MODEL_HELP)
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass and shard (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads (default %(default)s)")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register this module's commands on the ``adsearch`` sub-command parser."""
+    e = sub.add_parser("embed", help="embed the catalog's clips with the retriever (resumable)")
+    _model_arg(e)
+    e.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
+    e.add_argument("--catalog", action="append", default=None, help="only this catalog (repeatable)")
+    _run_args(e)
+    e.set_defaults(func=cmd_embed)
+
+    ix = sub.add_parser("index", help="build and manage the versioned FAISS index")
+    isub = ix.add_subparsers(dest="index_command", required=True, metavar="SUBCOMMAND")
+    b = isub.add_parser("build", help="build, tune and publish a new index version from the embedded clips")
+    _model_arg(b)
+    b.add_argument("--factory", default=None, help="force a FAISS factory string, e.g. 'IVF256,Flat' or 'HNSW32'")
+    b.set_defaults(func=cmd_index_build)
+    a = isub.add_parser("add", help="embed new clips and add them to the live index (rebuilds when it must)")
+    _model_arg(a)
+    _run_args(a)
+    a.set_defaults(func=cmd_index_add)
+    r = isub.add_parser("remove", help="retire a catalog from search (its rows stay)")
+    r.add_argument("--catalog", required=True, help="catalog to retire")
+    r.set_defaults(func=cmd_index_remove)
+    s = isub.add_parser("status", help="versions, sizes, model, recall, and clips not yet indexed")
+    _model_arg(s)
+    s.set_defaults(func=cmd_index_status)
+    p = isub.add_parser("prune", help="delete old index versions (never the published one)")
+    _model_arg(p)
+    p.add_argument("--keep", type=int, default=1, help="newest versions to keep besides the published one")
+    p.set_defaults(func=cmd_index_prune)
+
+    q = sub.add_parser("search", help="search clips by text")
+    q.add_argument("query", help="what the clip shows")
+    q.add_argument("--k", type=int, default=10, help="number of hits (default %(default)s)")
+    _model_arg(q)
+    for name in ("industry", "sub-industry", "product", "game", "catalog", "split"):
+        q.add_argument(f"--{name}", action="append", default=None, help=f"only clips with this {name} (repeatable)")
+    q.set_defaults(func=cmd_search)

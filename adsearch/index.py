@@ -1,0 +1,238 @@
+"""Embedding, index versions and search on the workspace: the glue between the catalog, the retriever and indexer.
+
+Per-clip embedding failures are recorded in the catalog's ``runs`` table: one row per ``embed`` run (command
+``embed``) whose JSON summary holds the counts, the model id and ``failures`` as ``[clip_id, error]`` pairs. A
+failed clip has no vector, so the next run tries it again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adsearch.workspace import Workspace
+from indexer.build import BuildResult, IndexStatus
+from indexer.runner import RunSummary
+from indexer.search import Hit, Searcher
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "add_catalogs",
+    "build",
+    "checkpoint_dir",
+    "embed_catalog",
+    "format_hits",
+    "open_searcher",
+    "prune_index",
+    "remove_catalog",
+    "status",
+]
+
+DEFAULT_MODEL = "retriever-tiny"  # what `adsearch train-retriever` writes with its defaults
+
+
+def checkpoint_dir(ws: Workspace, model: str) -> Path:
+    """The retriever checkpoint folder: ``model`` as a path if it is a folder, else ``<ws>/models/<model>``.
+
+    Raises:
+        FileNotFoundError: no checkpoint there (the message names the command that makes one).
+    """
+    path = Path(model)
+    if not path.is_dir():
+        path = ws.models_dir / model
+    if not (path / "config.json").is_file():
+        known = (
+            sorted(p.name for p in ws.models_dir.iterdir() if (p / "config.json").is_file())
+            if ws.models_dir.is_dir()
+            else []
+        )
+        raise FileNotFoundError(
+            f"no retriever checkpoint {path} (models: {', '.join(known) or 'none'}); "
+            "train one with `adsearch train-retriever` or pass --model"
+        )
+    return path
+
+
+def _model_id(ws: Workspace, model: str) -> str:
+    from retrieval import read_checkpoint_meta
+
+    return read_checkpoint_meta(checkpoint_dir(ws, model))["model_id"]
+
+
+def _store(ws: Workspace, model: str):
+    from indexer.vectors import VectorStore
+
+    return VectorStore(ws.vectors_dir, _model_id(ws, model))
+
+
+def _clip_items(ws: Workspace, splits: Sequence[str] | None, catalogs: Sequence[str] | None) -> list:
+    from indexer.catalog import open_catalog
+    from retrieval import ClipItem
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        known = cat.catalog_ids()
+        rows = cat.clips_with_texts(splits=splits)
+    unknown = sorted(set(catalogs or ()) - set(known))
+    if unknown:
+        raise ValueError(f"unknown catalog(s) {unknown}; catalogs: {', '.join(known) or '(none; ingest one)'}")
+    if catalogs:
+        rows = [r for r in rows if r["catalog_id"] in set(catalogs)]
+    return [ClipItem(r["clip_id"], r["path"], r["start_s"], r["end_s"]) for r in rows]
+
+
+def embed_catalog(
+    ws: Workspace,
+    *,
+    model: str = DEFAULT_MODEL,
+    splits: Sequence[str] | None = None,
+    catalogs: Sequence[str] | None = None,
+    batch_size: int = 16,
+    workers: int = 2,
+    progress: bool = True,
+) -> RunSummary:
+    """Embed the catalog's clips (ok videos, catalogs not retired) that have no vector yet for ``model``.
+
+    Args:
+        ws: The workspace.
+        model: Retriever checkpoint name under ``models/`` or a checkpoint folder.
+        splits: Only these splits (None: all).
+        catalogs: Only these catalogs (None: all that are not retired).
+        batch_size: Clips per forward pass and per shard.
+        workers: Decoding threads.
+        progress: Progress bar.
+
+    Raises:
+        FileNotFoundError: no catalog or no checkpoint.
+        ValueError: an unknown catalog.
+    """
+    from indexer.catalog import open_catalog
+    from indexer.embed import embed_clips
+    from indexer.vectors import VectorStore
+    from retrieval import load_checkpoint, read_checkpoint_meta
+
+    items = _clip_items(ws, splits, catalogs)
+    path = checkpoint_dir(ws, model)
+    model_id = read_checkpoint_meta(path)["model_id"]
+    net = load_checkpoint(path)
+    store = VectorStore(ws.vectors_dir, model_id)
+    summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress)
+    run_id = f"embed-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    with open_catalog(ws.catalog_path) as cat:
+        cat.start_run(run_id, "embed", ",".join(catalogs) if catalogs else None)
+        cat.finish_run(
+            run_id,
+            {
+                "model_id": model_id,
+                "done": summary.done,
+                "skipped": summary.skipped,
+                "failed": summary.failed,
+                "seconds": round(summary.seconds, 3),
+                "failures": [[cid, err] for cid, err in summary.failures],
+            },
+        )
+    return summary
+
+
+def build(
+    ws: Workspace, *, model: str = DEFAULT_MODEL, factory: str | None = None, progress: bool = True
+) -> BuildResult:
+    """Build, tune and publish a new index version from the model's vectors (see ``indexer.build``)."""
+    from indexer.build import build_index_version
+    from indexer.catalog import open_catalog
+
+    store = _store(ws, model)
+    with open_catalog(ws.catalog_path) as cat:
+        return build_index_version(cat, store, ws.indexes_dir, factory=factory, progress=progress)
+
+
+def add_catalogs(
+    ws: Workspace, *, model: str = DEFAULT_MODEL, batch_size: int = 16, workers: int = 2, progress: bool = True
+) -> tuple[RunSummary, BuildResult]:
+    """Embed clips not embedded yet, then add them to the published index (or rebuild; see ``indexer.build``)."""
+    from indexer.build import add_index_version
+    from indexer.catalog import open_catalog
+
+    summary = embed_catalog(ws, model=model, batch_size=batch_size, workers=workers, progress=progress)
+    store = _store(ws, model)
+    with open_catalog(ws.catalog_path) as cat:
+        return summary, add_index_version(cat, store, ws.indexes_dir, progress=progress)
+
+
+def remove_catalog(ws: Workspace, catalog: str) -> int:
+    """Retire ``catalog`` from search (rows stay); returns its number of ok videos."""
+    from indexer.build import retire_catalog
+    from indexer.catalog import open_catalog
+
+    with open_catalog(ws.catalog_path) as cat:
+        return retire_catalog(cat, catalog)
+
+
+def status(ws: Workspace, *, model: str = DEFAULT_MODEL) -> IndexStatus:
+    """Versions of the model's index and what is not yet embedded / indexed."""
+    from indexer.build import index_status
+    from indexer.catalog import open_catalog
+
+    store = _store(ws, model)
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        return index_status(cat, store, ws.indexes_dir)
+
+
+def prune_index(ws: Workspace, *, model: str = DEFAULT_MODEL, keep: int = 1) -> list[str]:
+    """Delete old index versions of the model, keeping the published one and the newest ``keep``."""
+    from indexer.build import prune_versions
+    from indexer.catalog import open_catalog
+
+    model_id = _model_id(ws, model)
+    with open_catalog(ws.catalog_path) as cat:
+        return prune_versions(cat, ws.indexes_dir, model_id, keep=keep)
+
+
+def open_searcher(ws: Workspace, model: str = DEFAULT_MODEL) -> Searcher:
+    """A ``Searcher`` over the workspace's published index for ``model``, encoding queries with its text tower.
+
+    Raises:
+        FileNotFoundError: no catalog, no checkpoint, no vectors or no published index (the message names the
+            command to run).
+    """
+    from indexer.versions import active_version
+    from retrieval import encode_queries, load_checkpoint
+
+    if not ws.catalog_path.is_file():
+        raise FileNotFoundError(f"no catalog in {ws.root}; run `adsearch ingest` (or `adsearch demo`) first")
+    path = checkpoint_dir(ws, model)
+    store = _store(ws, model)
+    if not store.shards():
+        raise FileNotFoundError(f"no vectors for model {store.model_id} in {store.path}; run `adsearch embed` first")
+    if active_version(ws.indexes_dir, store.model_id) is None:
+        raise FileNotFoundError(f"no published index for model {store.model_id}; run `adsearch index build` first")
+    net = load_checkpoint(path)
+
+    def encode_text(texts: list[str]):
+        return encode_queries(net, texts)
+
+    return Searcher(
+        ws.catalog_path, ws.indexes_dir, model_id=store.model_id, encode_text=encode_text, workspace_root=ws.root
+    )
+
+
+def _short(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_hits(hits: list[Hit], *, text_width: int = 60) -> str:
+    """A fixed-width table: rank, score, clip, catalog, labels, start-end, the start of the fine/general text."""
+    if not hits:
+        return "no hits (no indexed clip matches the filters)"
+    lines = [f"{'#':>3} {'score':>6} {'clip':>20} {'catalog':<14} {'labels':<34} {'start-end':>13}  text"]
+    for h in hits:
+        labels = "/".join(v for v in (h.labels.get("industry"), h.labels.get("product") or h.labels.get("game")) if v)
+        labels = f"{labels} [{h.labels.get('split') or '-'}]"
+        text = h.texts.get("fine") or h.texts.get("general") or h.texts.get("reference") or h.texts.get("asr")
+        lines.append(
+            f"{h.rank:>3} {h.score:>6.3f} {h.clip_id:>20} {_short(h.catalog_id, 14):<14} {_short(labels, 34):<34} "
+            f"{h.start_s:>6.2f}-{h.end_s:<6.2f}  {_short(text, text_width)}"
+        )
+    return "\n".join(lines)
