@@ -1,9 +1,10 @@
 """A tiny searchable workspace for the recall benchmark and app tests, built once per test session.
 
 Real parts throughout: a synthetic catalog rendered to h264 files, ingested into DuckDB, a tiny retriever trained
-for one epoch, the clips encoded (decord decodes the frames) into a published FAISS index. The fine and general
-captioners are not trained here (minutes each): their captions are stood in for by the manifest's reference
-description and general caption, written as generated texts with ``upsert_texts`` under a captioner-like source.
+for one epoch, the clips embedded (decord decodes the frames) into the vector store and a published FAISS index.
+The fine and general captioners are not trained here (minutes each): their captions are stood in for by the
+manifest's reference description and general caption, written as generated texts with ``upsert_texts`` under a
+captioner-like source.
 """
 
 from __future__ import annotations
@@ -20,26 +21,12 @@ STAND_IN_SOURCE = "stand-in-captioner"  # the source of the caption texts the te
 
 
 def build_index(ws: Workspace, model: str = MODEL) -> str:
-    """Encode every clip of the catalog with ``model`` and publish a FAISS index of them; returns the version."""
-    from indexer.catalog import open_catalog
-    from indexer.faiss_index import build_index as faiss_build
-    from indexer.tuning import tune_search_params
-    from indexer.versions import IndexMeta, publish, write_version
-    from retrieval import ClipItem, encode_clips, load_checkpoint, read_checkpoint_meta
+    """Embed every clip of the catalog with ``model`` and publish a FAISS index (``adsearch embed`` + ``index build``
+    through their library functions); returns the published version."""
+    from adsearch.index import build, embed_catalog
 
-    model_dir = ws.models_dir / model
-    net = load_checkpoint(model_dir)
-    model_id = read_checkpoint_meta(model_dir)["model_id"]
-    with open_catalog(ws.catalog_path, read_only=True) as cat:
-        rows = cat.clips_with_texts()
-    items = [ClipItem(r["clip_id"], r["path"], r["start_s"], r["end_s"]) for r in rows]
-    ids, vectors = encode_clips(net, items, batch_size=16)
-    index = faiss_build(ids, vectors)
-    params = tune_search_params(index, vectors, ids=ids)
-    meta = IndexMeta.for_index(index, model_id=model_id, factory="Flat", params=params, catalog_snapshot="test")
-    version_dir = write_version(ws.indexes_dir, index, meta)
-    publish(ws.indexes_dir, model_id, version_dir.name)
-    return version_dir.name
+    embed_catalog(ws, model=model, workers=1, progress=False)
+    return build(ws, model=model, progress=False).version
 
 
 def write_stand_in_captions(ws: Workspace) -> int:

@@ -1,0 +1,116 @@
+"""The app's Compare tab: a clip's generated general caption vs its fine description as search queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from adsearch.workspace import Workspace
+
+__all__ = ["COMPARE_SPLIT", "TOP_N", "CompareResult", "Side", "compare_choices", "compare_clip"]
+
+COMPARE_SPLIT = "test"
+TOP_N = 5
+RANK_K = 100  # the clip is looked for among this many results
+_TITLES = {"general": "General caption", "fine": "Fine-grained description"}
+_GENERATED = "t.source <> 'manifest' AND t.source NOT LIKE 'whisper:%'"  # captions written by our captioners
+
+
+@dataclass
+class Side:
+    """One query text of the comparison and what searching with it gives."""
+
+    kind: str
+    text: str | None
+    source: str | None
+    rank: int | None = None  # the clip's rank among RANK_K results; None: not among them (or no text)
+    top: list[Any] = field(default_factory=list)  # the first TOP_N hits
+    note: str = ""  # why there is no result (missing captions, rejected query)
+
+    def markdown(self) -> str:
+        """The side's column: the text, the clip's rank, or the note."""
+        head = f"### {_TITLES[self.kind]}" + (f" · `{self.source}`" if self.source else "")
+        if self.text is None or self.note:
+            return f"{head}\n\n{self.note}"
+        rank = f"**rank of this clip: {self.rank}**" if self.rank else f"**not in the top {RANK_K}**"
+        return f"{head}\n\n> {self.text}\n\n{rank}"
+
+
+@dataclass
+class CompareResult:
+    """The clip compared and its two sides."""
+
+    clip_id: int
+    split: str
+    sides: dict[str, Side]
+
+    def side(self, kind: str) -> Side:
+        return self.sides[kind]
+
+    def summary(self) -> str:
+        ranks = ", ".join(f"{k} → {s.rank or '—'}" for k, s in self.sides.items())
+        return f"clip `{self.clip_id}` (split {self.split}); gallery = that split's clips; ranks: {ranks}"
+
+
+def compare_choices(ws: Workspace, split: str = COMPARE_SPLIT, limit: int = 2000) -> list[str]:
+    """Dropdown labels ``"<clip_id> · labels · shot N"`` of the split's clips (empty without a catalog)."""
+    from indexer.catalog import open_catalog
+
+    if not ws.catalog_path.is_file():
+        return []
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.query(
+            "SELECT c.clip_id, c.shot_index, v.industry, coalesce(v.product, v.game, v.sub_industry) AS what "
+            "FROM clips c JOIN videos v USING (video_id) WHERE v.status = 'ok' AND v.split = ? "
+            "AND v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired) ORDER BY c.clip_id LIMIT ?",
+            [split, limit],
+        )
+    return [f"{r['clip_id']} · {r['industry']} / {r['what']} · shot {r['shot_index']}" for r in rows]
+
+
+def _generated_texts(ws: Workspace, clip_id: int) -> tuple[str, dict[str, tuple[str, str]]]:
+    from indexer.catalog import open_catalog
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        found = cat.query("SELECT v.split FROM clips c JOIN videos v USING (video_id) WHERE c.clip_id = ?", [clip_id])
+        if not found:
+            raise ValueError(f"clip {clip_id} is not in the catalog; pick one from the list")
+        rows = cat.query(
+            f"SELECT t.kind, t.source, t.text FROM texts t WHERE t.clip_id = ? AND t.kind IN ('general', 'fine') "
+            f"AND {_GENERATED} AND t.text <> '' ORDER BY t.source",
+            [clip_id],
+        )
+    return found[0]["split"], {r["kind"]: (r["text"], r["source"]) for r in rows}  # last source wins
+
+
+def compare_clip(ws: Workspace, searcher: Any, clip_id: int) -> CompareResult:
+    """Search the clip's split with its general caption and with its fine description; rank of the clip in each.
+
+    Raises:
+        ValueError: The clip is not in the catalog.
+    """
+    from indexer.search import Filters, QueryError
+
+    split, texts = _generated_texts(ws, clip_id)
+    sides = {}
+    for kind in ("general", "fine"):
+        if kind not in texts:
+            sides[kind] = Side(
+                kind,
+                None,
+                None,
+                note=f"no generated {kind} caption for this clip: run `adsearch train-captioner --kind {kind}` "
+                f"then `adsearch caption --kind {kind} --split {split}`",
+            )
+            continue
+        text, source = texts[kind]
+        side = Side(kind, text, source)
+        try:
+            hits = searcher.search(text, k=RANK_K, filters=Filters(split=split))
+        except QueryError as e:
+            side.note = f"the search refused this text: {e}"
+        else:
+            side.rank = next((h.rank for h in hits if h.clip_id == clip_id), None)
+            side.top = hits[:TOP_N]
+        sides[kind] = side
+    return CompareResult(clip_id, split, sides)
