@@ -1,1 +1,39 @@
-"""captioner."""
+"""captioner: SVAD-VLM (fine-grained video descriptions) and the BLIP-2-style general captioner."""
+
+from .checkpoint import load_captioner, save_captioner
+from .config import CaptionerConfig, config_from_dict, config_to_dict
+from .data import CaptionItem, load_frames
+from .factory import create_captioner
+from .frame_encoder import FrameEncoder, vision_state_from_checkpoint
+from .generate import generate_captions
+from .keywords import extract_keywords, make_pkg_example, parse_keywords
+from .model import SVADVLM, Captioner, GeneralCaptioner
+from .qformer import load_blip2_qformer
+from .registry import get_model_config, list_models
+from .train import CaptionTrainConfig, CaptionTrainResult, train_captioner
+
+__all__ = [
+    "SVADVLM",
+    "CaptionItem",
+    "CaptionTrainConfig",
+    "CaptionTrainResult",
+    "Captioner",
+    "CaptionerConfig",
+    "FrameEncoder",
+    "GeneralCaptioner",
+    "config_from_dict",
+    "config_to_dict",
+    "create_captioner",
+    "extract_keywords",
+    "generate_captions",
+    "get_model_config",
+    "list_models",
+    "load_blip2_qformer",
+    "load_captioner",
+    "load_frames",
+    "make_pkg_example",
+    "parse_keywords",
+    "save_captioner",
+    "train_captioner",
+    "vision_state_from_checkpoint",
+]

@@ -1,0 +1,58 @@
+"""``create_captioner``: a registered config (+ overrides) -> an untrained captioner with its tokenizer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from .checkpoint import build_captioner
+from .config import config_from_dict, config_to_dict
+from .model import Captioner
+from .registry import get_model_config
+from .tokenizer import train_tokenizer
+
+__all__ = ["create_captioner"]
+
+
+def create_captioner(
+    name: str,
+    *,
+    vision_config: Mapping,
+    vision_state_dict: Mapping | None,
+    tokenizer_texts: Iterable[str] | None = None,
+    **overrides,
+) -> Captioner:
+    """Build the captioner registered as ``name`` around a frozen vision tower.
+
+    Args:
+        name: A name from :func:`captioner.list_models` (``"tiny-fine"``, ``"tiny-general"``, ...).
+        vision_config: The ViT's config (e.g. the retriever checkpoint's ``config["vision"]``).
+        vision_state_dict: Its weights without prefix (see :func:`captioner.vision_state_from_checkpoint`).
+        tokenizer_texts: Texts to train the tiny LM's BPE tokenizer on (the catalog's descriptions and captions);
+            required for a from-scratch LM. A pretrained LM uses the ``tokenizer.json`` in its directory.
+        **overrides: Config fields to replace; ``qformer``, ``lm`` and ``recipe`` take dicts of their fields.
+
+    Raises:
+        ValueError: Unknown name or override key, or no tokenizer texts for a from-scratch LM.
+    """
+    data = config_to_dict(get_model_config(name))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    config = config_from_dict(data)
+    if config.lm.type == "tiny_llama":
+        if tokenizer_texts is None:
+            raise ValueError(f"captioner {name!r} trains its LM from scratch: pass tokenizer_texts (catalog texts)")
+        tokenizer = train_tokenizer(tokenizer_texts, vocab_size=config.lm.vocab_size)
+    else:
+        path = Path(config.lm.path or "") / "tokenizer.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; the pretrained LM directory must hold its tokenizer.json")
+        tokenizer = Tokenizer.from_file(str(path))
+    return build_captioner(
+        config, vision_config=vision_config, vision_state_dict=vision_state_dict, tokenizer=tokenizer
+    )

@@ -1,0 +1,133 @@
+"""Captioners: ``SVADVLM`` (frames -> ViT -> GMHRA -> Q-Former -> dual alignment -> LM) and the BLIP-2-style
+``GeneralCaptioner`` (the same Q-Former + LM parts on one middle frame, without GMHRA)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from torch import nn
+
+from .alignment import DualAlignment
+from .config import CaptionerConfig
+from .frame_encoder import FrameEncoder, image_hw, preprocess_frames
+from .gmhra import GMHRA
+from .lm import build_lm
+from .qformer import QFormer
+from .tokenizer import BOS, EOS, PAD
+
+__all__ = ["SVADVLM", "Captioner", "GeneralCaptioner"]
+
+
+class Captioner(nn.Module):
+    """Shared parts of both captioners. Attributes of the public API: ``model_id``, ``kind``, ``num_frames``,
+    ``image_size`` (int for square frames, else (height, width))."""
+
+    def __init__(
+        self,
+        *,
+        config: CaptionerConfig,
+        vision_config: Mapping,
+        vision_state_dict: Mapping | None,
+        tokenizer: Tokenizer,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.kind = config.kind
+        self.num_frames = config.num_frames
+        h, w = image_hw(vision_config)
+        self.image_size: int | tuple[int, int] = h if h == w else (h, w)
+        self.model_id = config.name  # replaced by save_captioner / train_captioner with a content-hashed id
+        self.tokenizer = tokenizer
+        self.pad_id, self.bos_id, self.eos_id = (tokenizer.token_to_id(t) for t in (PAD, BOS, EOS))
+        self.encoder = FrameEncoder(
+            vision_config=vision_config, num_layers=config.vision_layers, state_dict=vision_state_dict
+        )
+        width = self.encoder.width
+        self.gmhra = self._build_gmhra(width)
+        self.ln_vision = nn.LayerNorm(width)
+        self.qformer = QFormer(config=config.qformer, encoder_width=width)
+        self.lm = build_lm(
+            config.lm, vocab_size=tokenizer.get_vocab_size(), pad_id=self.pad_id, bos_id=self.bos_id, eos_id=self.eos_id
+        )
+        self.align = DualAlignment(
+            in_width=config.qformer.hidden_size,
+            out_width=self.lm.get_input_embeddings().embedding_dim,
+            dual=config.dual_alignment,
+        )
+
+    def _build_gmhra(self, width: int) -> nn.Module | None:
+        return None
+
+    def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """(name, parameter) pairs that training updates: all but the frozen ViT (and a frozen pretrained LM)."""
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
+    def encode_frames(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> frozen ViT tokens (B, K, T', 1+L, D); T' = 1 for the general model."""
+        device = next(self.parameters()).device
+        if self.kind == "general" and frames.shape[1] != 1:
+            mid = frames.shape[1] // 2
+            frames = frames[:, mid : mid + 1]  # (B, 1, H, W, 3) the middle frame
+        x = preprocess_frames(frames, vision_config=self.encoder.vision_config, device=device)
+        return self.encoder(x)
+
+    def visual_sequence(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Frozen tokens (B, K, T, 1+L, D) -> the Q-Former's encoder sequence (B, S, D)."""
+        z = self.gmhra(hidden) if self.gmhra is not None else hidden[:, -1].flatten(1, 2)
+        return self.ln_vision(z)
+
+    def prefix_embeds(self, hidden: torch.Tensor, aux_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Frozen tokens -> LM input embeddings of the visual queries (B, N, E)."""
+        queries = self.qformer(self.visual_sequence(hidden.float()))
+        return self.align(queries, aux_mask)
+
+    def token_losses(
+        self,
+        hidden: torch.Tensor,
+        prompts: Sequence[Sequence[int]],
+        targets: Sequence[Sequence[int]],
+        aux_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Mean next-token cross-entropy over each example's target (+ EOS), shape (B,).
+
+        Sequence per example: ``[visual queries][BOS][prompt][target][EOS]``, right-padded.
+        """
+        device = hidden.device
+        visual = self.prefix_embeds(hidden, aux_mask)  # (B, N, E)
+        seqs = [[self.bos_id, *p, *t, self.eos_id] for p, t in zip(prompts, targets, strict=True)]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        labels = torch.full_like(ids, -100)
+        for i, (s, p) in enumerate(zip(seqs, prompts, strict=True)):
+            ids[i, : len(s)] = torch.tensor(s)
+            labels[i, 1 + len(p) : len(s)] = torch.tensor(s[1 + len(p) :])  # target + EOS
+        ids, labels = ids.to(device), labels.to(device)
+        text = self.lm.get_input_embeddings()(ids)  # (B, S, E)
+        embeds = torch.cat([visual.to(text.dtype), text], dim=1)  # (B, N + S, E)
+        ones = torch.ones(visual.shape[:2], dtype=torch.long, device=device)
+        mask = torch.cat([ones, (ids != self.pad_id).long()], dim=1)  # (B, N + S)
+        mask[:, visual.shape[1]] = 1  # BOS may share the pad id in a pretrained vocabulary
+        logits = self.lm(inputs_embeds=embeds, attention_mask=mask).logits[:, visual.shape[1] - 1 : -1]  # (B, S, V)
+        loss = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        return loss.sum(1) / (labels != -100).sum(1).clamp(min=1)
+
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens added)."""
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+
+class SVADVLM(Captioner):
+    """The fine-grained describer: T frames, GMHRA over the last K layers, dual alignment."""
+
+    def _build_gmhra(self, width: int) -> nn.Module:
+        return GMHRA(
+            width=width, heads=self.config.gmhra_heads, num_layers=self.config.vision_layers, grid=self.encoder.grid
+        )
+
+
+class GeneralCaptioner(Captioner):
+    """BLIP-2-style image captioner: the clip's middle frame, last ViT layer, Q-Former, one alignment, LM."""

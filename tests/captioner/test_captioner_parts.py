@@ -1,0 +1,118 @@
+"""Shapes and gradients of every captioner part at test size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from captioner import FrameEncoder, get_model_config, list_models, load_blip2_qformer, vision_state_from_checkpoint
+from captioner.alignment import DualAlignment
+from captioner.config import QFormerConfig
+from captioner.gmhra import GMHRA
+from captioner.qformer import QFormer
+from tests.captioner.captioner_helpers import VISION, small_captioner, vision_checkpoint
+
+
+def test_registry_lists_the_agreed_models():
+    names = list_models()
+    assert {"tiny-fine", "tiny-general", "svad-paper", "blip2-paper"} <= set(names)
+    assert get_model_config("svad-paper").qformer.num_queries == 32
+    with pytest.raises(ValueError, match="registered configs"):
+        get_model_config("nope")
+
+
+def test_frame_encoder_loads_retriever_keys_and_returns_last_layers():
+    state = vision_state_from_checkpoint(vision_checkpoint())
+    assert not any(k.startswith(("video_proxy", "temporal_embedding", "text")) for k in state)
+    enc = FrameEncoder(vision_config=VISION, num_layers=2, state_dict=state)
+    assert torch.equal(enc.vit.conv1.weight, state["conv1.weight"])
+    out = enc(torch.randn(2, 3, 3, 32, 32))
+    assert out.shape == (2, 2, 3, 1 + 16, 32)  # (B, K, T, 1 + L, D)
+    assert not any(p.requires_grad for p in enc.parameters())
+    with pytest.raises(ValueError, match="do not fit"):
+        FrameEncoder(vision_config={**VISION, "width": 48, "heads": 2}, num_layers=1, state_dict=state)
+    with pytest.raises(ValueError, match="prefix"):
+        vision_state_from_checkpoint(vision_checkpoint(), prefix="vision_model.")
+
+
+def test_gmhra_leaves_frame_tokens_unchanged_at_init_and_learns():
+    gmhra = GMHRA(width=32, heads=2, num_layers=2, grid=(4, 4))
+    hidden = torch.randn(2, 2, 3, 17, 32, requires_grad=True)  # (B, K, T, 1 + L, D)
+    z = gmhra(hidden)
+    assert z.shape == (2, 1 + 3 * 17, 32)
+    assert torch.equal(z[:, 1:], hidden[:, -1].flatten(1, 2))  # frame tokens = last layer's, exactly
+    assert torch.allclose(z[:, 0], gmhra.token[0].expand(2, -1))  # zero-init outputs: token unchanged
+    z.pow(2).mean().backward()
+    grads = {n: p.grad for n, p in gmhra.named_parameters()}
+    assert grads["blocks.0.attn.out_proj.weight"].abs().sum() > 0
+    assert grads["frame_pos.weight"].abs().sum() > 0
+    with torch.no_grad():
+        gmhra.frame_pos.weight.fill_(0.1)
+        gmhra.blocks[1].attn.out_proj.weight.fill_(0.1)
+    z2 = gmhra(hidden)
+    assert not torch.allclose(z2[:, 1:], hidden[:, -1].flatten(1, 2))
+    assert not torch.allclose(z2[:, 0], z[:, 0])
+
+
+def test_qformer_shapes_backward_and_blip2_load():
+    config = QFormerConfig(num_queries=4, hidden_size=32, layers=2, heads=2, intermediate_size=64)
+    qf = QFormer(config=config, encoder_width=24)
+    z = torch.randn(2, 10, 24, requires_grad=True)
+    out = qf(z)
+    assert out.shape == (2, 4, 32)
+    out.sum().backward()
+    assert z.grad.abs().sum() > 0 and qf.query_tokens.grad.abs().sum() > 0
+    blip2 = {k: torch.full_like(v, 0.5) for k, v in qf.state_dict().items() if k != "query_tokens"}
+    blip2["query_tokens"] = torch.ones_like(qf.query_tokens)
+    blip2["qformer.extra.weight"] = torch.zeros(1)
+    blip2["vision_model.x"] = torch.zeros(1)
+    del blip2["qformer.layernorm.bias"]
+    report = load_blip2_qformer(qf, blip2)
+    assert report == {"missing": ["qformer.layernorm.bias"], "unexpected": ["qformer.extra.weight"]}
+    assert torch.equal(qf.query_tokens, torch.ones_like(qf.query_tokens))
+    assert torch.equal(qf.qformer.layernorm.weight, torch.full_like(qf.qformer.layernorm.weight, 0.5))
+    with pytest.raises(ValueError, match="qformer"):
+        load_blip2_qformer(qf, {"vision_model.x": torch.zeros(1)})
+
+
+def test_alignment_layers_get_gradients_from_their_own_batches_only():
+    align = DualAlignment(in_width=8, out_width=6)
+    q = torch.randn(4, 3, 8)
+    align(q, torch.tensor([False, False, False, False])).sum().backward()
+    assert align.primary.weight.grad.abs().sum() > 0 and align.aux.weight.grad is None
+    align.zero_grad(set_to_none=True)
+    align(q, torch.tensor([True, True, True, True])).sum().backward()
+    assert align.aux.weight.grad.abs().sum() > 0 and align.primary.weight.grad is None
+    align.zero_grad(set_to_none=True)
+    mixed = align(q, torch.tensor([True, False, True, False]))
+    assert torch.allclose(mixed[1], align.primary(q[1])) and torch.allclose(mixed[0], align.aux(q[0]))
+    mixed[1].sum().backward()
+    assert align.primary.weight.grad.abs().sum() > 0 and align.aux.weight.grad.abs().sum() == 0
+
+
+@pytest.mark.parametrize("name", ["tiny-fine", "tiny-general"])
+def test_full_model_backward_reaches_trained_parts_only(name):
+    model = small_captioner(name)
+    frames = torch.randint(0, 255, (2, model.num_frames, 32, 32, 3), dtype=torch.uint8)
+    hidden = model.encode_frames(frames)
+    k, t = (2, 4) if name == "tiny-fine" else (1, 1)
+    assert hidden.shape == (2, k, t, 17, 32)
+    prompt = model.encode_text("a red square")
+    losses = model.token_losses(hidden, [prompt, prompt], [model.encode_text("moves left"), [5]])
+    assert losses.shape == (2,) and torch.isfinite(losses).all()
+    losses.sum().backward()
+    trained = dict(model.trainable_parameters())
+    assert not any(n.startswith("encoder.") for n in trained)
+    prefixes = ["qformer.", "align.primary", "lm.", "ln_vision"] + (["gmhra."] if name == "tiny-fine" else [])
+    for prefix in prefixes:
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in trained.items() if n.startswith(prefix))
+    assert (model.gmhra is None) == (name == "tiny-general")
+
+
+def test_vision_weights_of_the_retriever_checkpoint_file(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file(vision_checkpoint(), str(tmp_path / "model.safetensors"))
+    state = vision_state_from_checkpoint(load_file(str(tmp_path / "model.safetensors")))
+    assert FrameEncoder(vision_config=VISION, num_layers=1, state_dict=state).num_layers == 1
