@@ -3,9 +3,95 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from adsearch.workspace import Workspace
 
 __all__ = ["add_commands"]
+
+SAMPLE_CLIPS = 3  # test clips captioned after training, to show what the model writes
+
+
+def cmd_train_captioner(args: argparse.Namespace) -> int:
+    from adsearch.captioner import train_captioner_from_catalog
+
+    ws = Workspace.resolve(args.workspace)
+    run = train_captioner_from_catalog(
+        ws,
+        kind=args.kind,
+        model=args.model,
+        name=args.name,
+        retriever=args.retriever,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        resume=args.resume,
+        device=args.device,
+    )
+    print(f"train-captioner: {run.model_id} ({args.kind}) in {run.seconds:.1f} s -> {run.checkpoint_dir}")
+    for clip_id, reference, generated in _samples(ws, args.kind, args.name, args.device):
+        print(f"  clip {clip_id}\n    reference: {reference}\n    generated: {generated}")
+    return 0
+
+
+def _samples(ws: Workspace, kind: str, name: str | None, device: str | None) -> list[tuple[int, str, str]]:
+    """(clip id, annotated text, generated text) for the first few test clips (none when there is no test split)."""
+    from adsearch.captioner import caption_items, load_trained_captioner
+    from captioner import generate_captions, load_frames
+
+    try:
+        items = caption_items(ws, ["test"])[:SAMPLE_CLIPS]
+    except ValueError:
+        return []
+    net = load_trained_captioner(ws, kind, name, device)
+    captions = generate_captions(net, [load_frames(net, it) for it in items])
+    refs = [(it.reference if kind == "fine" else it.general) or "(none)" for it in items]
+    return [(it.clip_id, ref, cap) for it, ref, cap in zip(items, refs, captions, strict=True)]
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from adsearch.captioner import caption_catalog
+
+    summary = caption_catalog(
+        Workspace.resolve(args.workspace),
+        args.kind,
+        split=None if args.split == "all" else args.split,
+        num_beams=args.beams,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        model_name=args.name,
+        device=args.device,
+    )
+    for clip_id, error in summary.failures:
+        print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
+    print(summary.line())
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register this module's commands on the ``adsearch`` sub-command parser."""
+    t = sub.add_parser("train-captioner", help="train the fine-grained or the general captioner on the train split")
+    t.add_argument("--kind", choices=("fine", "general"), required=True, help="fine (SVAD-VLM) or general captioner")
+    t.add_argument("--model", default=None, help="model config (default tiny-KIND; see captioner.list_models())")
+    t.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default captioner-KIND)")
+    t.add_argument(
+        "--retriever",
+        default="retriever-tiny",
+        help="retriever whose vision tower encodes the frames (default %(default)s)",
+    )
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's recipe)")
+    t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the model's recipe)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
+    t.add_argument("--resume", action="store_true", help="continue the run in the checkpoint folder")
+    t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
+    t.set_defaults(func=cmd_train_captioner)
+
+    c = sub.add_parser("caption", help="write generated captions of the catalog's clips as texts (resumable)")
+    c.add_argument("--kind", choices=("fine", "general"), required=True, help="which trained captioner writes")
+    c.add_argument("--split", default="test", help="split to caption, or 'all' (default %(default)s)")
+    c.add_argument("--beams", type=int, default=1, help="beam width; 1 is greedy decoding (default %(default)s)")
+    c.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: the model's)")
+    c.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
+    c.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default captioner-KIND)")
+    c.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
+    c.set_defaults(func=cmd_caption)

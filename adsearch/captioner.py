@@ -1,0 +1,312 @@
+"""Training the captioners on the workspace's catalog and captioning its clips (the glue between indexer,
+retrieval's trained vision tower and captioner)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adsearch.retriever import ANNOTATION_SOURCES
+from adsearch.workspace import Workspace
+
+__all__ = [
+    "CAPTION_KINDS",
+    "DEFAULT_MODELS",
+    "CaptionerRun",
+    "caption_catalog",
+    "caption_items",
+    "captioner_dir",
+    "generated_texts",
+    "load_trained_captioner",
+    "retriever_vision",
+    "run_captioner",
+    "train_captioner_from_catalog",
+]
+
+CAPTION_KINDS = ("fine", "general")
+DEFAULT_MODELS = {"fine": "tiny-fine", "general": "tiny-general"}  # captioner.list_models() names per kind
+
+
+def captioner_dir(ws: Workspace, kind: str, name: str | None = None) -> Path:
+    """``<workspace>/models/<name>``, by default ``captioner-<kind>``."""
+    _check_kind(kind)
+    return ws.models_dir / (name or f"captioner-{kind}")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in CAPTION_KINDS:
+        raise ValueError(f"unknown caption kind {kind!r}; valid: {', '.join(CAPTION_KINDS)}")
+
+
+def retriever_vision(ws: Workspace, retriever: str = "retriever-tiny") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The vision config and vision-tower weights of the trained retriever ``<workspace>/models/<retriever>``.
+
+    Returns:
+        ``(vision_config, vision_state_dict)``: the ``config.vision`` dict of the checkpoint's config.json (with
+        ``output_dim``, the retriever's embedding width), and its
+        ``visual.*`` tensors as a plain ViT's (``captioner.vision_state_from_checkpoint``): the frozen frame encoder
+        the captioners are built on.
+
+    Raises:
+        FileNotFoundError: no retriever checkpoint there (train one with ``adsearch train-retriever``).
+    """
+    from safetensors.torch import load_file
+
+    from captioner import vision_state_from_checkpoint
+    from retrieval import read_checkpoint_meta
+
+    directory = ws.models_dir / retriever
+    weights = directory / "model.safetensors"
+    if not (directory / "config.json").is_file() or not weights.is_file():
+        raise FileNotFoundError(
+            f"no retriever checkpoint at {directory}; the captioners use its vision tower: "
+            f"run `adsearch train-retriever` first (or pass the name of another one under {ws.models_dir})"
+        )
+    meta = read_checkpoint_meta(directory)
+    # output_dim: the width of the tower's projection, so a saved captioner rebuilds the same ViT from its config
+    vision_config = {**meta["config"]["vision"], "output_dim": meta["config"]["embed_dim"]}
+    return vision_config, vision_state_from_checkpoint(load_file(str(weights)), prefix="visual.")
+
+
+def caption_items(ws: Workspace, splits: Sequence[str] | None) -> list:
+    """The catalog's clips of ``splits`` (None: all) as ``captioner.CaptionItem`` with the catalog's own
+    annotations (reference description, general caption, keywords; generated captions are left out).
+
+    Raises:
+        FileNotFoundError: no catalog yet.
+        ValueError: no clips in these splits.
+    """
+    from captioner import CaptionItem, parse_keywords
+    from indexer.catalog import open_catalog
+
+    _check_catalog(ws)
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.clips_with_texts(splits=splits, text_sources=ANNOTATION_SOURCES)
+    if not rows:
+        where = f"split(s) {', '.join(splits)}" if splits else "any split"
+        raise ValueError(f"the catalog has no clips in {where}; ingest a catalog with splits")
+    items = []
+    for r in rows:
+        texts = r["texts"]
+        keywords = [k for t in texts.get("keywords", []) for k in parse_keywords(t) or []]  # ingest joins with "; "
+        items.append(
+            CaptionItem(
+                clip_id=r["clip_id"],
+                path=r["path"],
+                start_s=r["start_s"],
+                end_s=r["end_s"],
+                reference=(texts.get("reference") or [None])[0],
+                general=(texts.get("general") or [None])[0],
+                keywords=keywords or None,
+            )
+        )
+    return items
+
+
+def _check_catalog(ws: Workspace) -> None:
+    if not ws.catalog_path.is_file():
+        raise FileNotFoundError(f"no catalog at {ws.catalog_path}: run `adsearch ingest` first")
+
+
+@dataclass(frozen=True)
+class CaptionerRun:
+    """What ``train_captioner_from_catalog`` produced."""
+
+    checkpoint_dir: Path
+    model_id: str
+    seconds: float  # wall time of the whole call (reading the catalog, building, training, saving)
+    log: list[dict]  # the trainer's per-epoch log
+
+
+def train_captioner_from_catalog(
+    ws: Workspace,
+    *,
+    kind: str = "fine",
+    model: str | None = None,
+    name: str | None = None,
+    retriever: str = "retriever-tiny",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    **ablation: bool,
+) -> CaptionerRun:
+    """Train a ``kind`` captioner on the catalog's train split, on the frozen vision tower of ``retriever``.
+
+    Args:
+        ws: The workspace.
+        kind: "fine" (SVAD-VLM descriptions) or "general" (BLIP-2-style captions).
+        model: ``captioner.list_models()`` name (default tiny-fine / tiny-general).
+        name: Checkpoint folder under ``models/`` (default captioner-<kind>).
+        retriever: Retriever checkpoint folder under ``models/`` whose vision tower is the frame encoder.
+        epochs: Override the training recipe's epochs; likewise ``batch_size`` and ``lr``.
+        resume: Continue the run in the checkpoint folder.
+        device: "cpu", "cuda", ... (default: CUDA when present).
+        progress: Show progress bars.
+        **ablation: ``CaptionTrainConfig`` switches: use_pkg, mixed, dual_alignment (Tables 5 and 7).
+
+    Raises:
+        FileNotFoundError: no catalog or no retriever checkpoint.
+        ValueError: unknown kind or model, no train clips, unknown ablation switch.
+    """
+    from captioner import CaptionTrainConfig, create_captioner, list_models, train_captioner
+
+    t0 = time.perf_counter()
+    _check_kind(kind)
+    model = model or DEFAULT_MODELS[kind]
+    if model not in list_models():
+        raise ValueError(f"unknown captioner model {model!r}; valid: {', '.join(list_models())}")
+    unknown = set(ablation) - {"use_pkg", "mixed", "dual_alignment"}
+    if unknown:
+        raise ValueError(f"unknown training switch(es) {sorted(unknown)}; valid: use_pkg, mixed, dual_alignment")
+    items = caption_items(ws, ["train"])
+    vision_config, vision_state = retriever_vision(ws, retriever)
+    texts = [t for it in items for t in (it.reference, it.general) if t]
+    net = create_captioner(model, vision_config=vision_config, vision_state_dict=vision_state, tokenizer_texts=texts)
+    cfg = CaptionTrainConfig(  # None takes the model config's recipe
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
+        cache_dir=str(ws.root / "cache" / "captioner"),
+        **ablation,
+    )
+    out_dir = captioner_dir(ws, kind, name)
+    result = train_captioner(net, items, cfg, out_dir, resume=resume, progress=progress)
+    return CaptionerRun(out_dir, result.model_id, time.perf_counter() - t0, result.log)
+
+
+def load_trained_captioner(ws: Workspace, kind: str, name: str | None = None, device: str | None = None) -> Any:
+    """Load the ``kind`` captioner checkpoint of the workspace.
+
+    Raises:
+        FileNotFoundError: no checkpoint there (the message names the command that trains it).
+        ValueError: the checkpoint is a captioner of the other kind.
+    """
+    from captioner import load_captioner
+
+    directory = captioner_dir(ws, kind, name)
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no {kind} captioner at {directory}: run `adsearch train-captioner --kind {kind}"
+            + (f" --name {name}`" if name else "`")
+            + " first"
+        )
+    net = load_captioner(directory, map_location=device or "cpu")
+    if net.kind != kind:
+        raise ValueError(f"{directory} holds a {net.kind} captioner, not a {kind} one; pass --kind {net.kind}")
+    return net
+
+
+def generated_texts(ws: Workspace, kind: str, model_id: str, clip_ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Captions of ``kind`` that captioner ``model_id`` wrote to the catalog, by clip id (optionally only those)."""
+    from indexer.catalog import open_catalog
+
+    _check_catalog(ws)
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.query("SELECT clip_id, text FROM texts WHERE kind = ? AND source = ?", [kind, model_id])
+    wanted = None if clip_ids is None else set(clip_ids)
+    return {r["clip_id"]: r["text"] for r in rows if wanted is None or r["clip_id"] in wanted}
+
+
+def caption_catalog(
+    ws: Workspace,
+    kind: str,
+    *,
+    split: str | None = "test",
+    num_beams: int = 1,
+    max_new_tokens: int | None = None,
+    batch_size: int = 16,
+    model_name: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Any:
+    """Caption the catalog's clips of ``split`` (None: every split) with the trained ``kind`` captioner.
+
+    Each caption is written as a ``texts`` row ``(clip_id, kind, text, model_id)``, batch by batch, so a killed run
+    resumes: clips that already hold a ``kind`` text from this model id are skipped. A clip whose frames cannot be
+    read is reported in the summary and the rest goes on.
+
+    Returns:
+        The runner's ``RunSummary`` (done, skipped, failed, seconds, failures, ``line()``).
+
+    Raises:
+        FileNotFoundError: no catalog or no captioner checkpoint.
+        ValueError: unknown kind, bad beam count or batch size, no clips in the split.
+    """
+    from indexer.catalog import open_catalog
+
+    _check_kind(kind)
+    if num_beams < 1:
+        raise ValueError(f"--beams must be >= 1, got {num_beams}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    net = load_trained_captioner(ws, kind, model_name, device)
+    items = caption_items(ws, None if split is None else [split])
+    done = set(generated_texts(ws, kind, net.model_id))
+
+    with open_catalog(ws.catalog_path) as cat:
+
+        def write(batch: Sequence[Any], captions: Sequence[str]) -> None:
+            cat.upsert_texts((it.clip_id, kind, text, net.model_id) for it, text in zip(batch, captions, strict=True))
+
+        return run_captioner(
+            net,
+            items,
+            write=write,
+            done=done,
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+
+def run_captioner(
+    net: Any,
+    items: Sequence[Any],
+    *,
+    write: Callable[[Sequence[Any], Sequence[str]], None],
+    done: Collection[int] = (),
+    num_beams: int = 1,
+    max_new_tokens: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> Any:
+    """Caption ``items`` (``CaptionItem``s) with ``net`` through ``indexer.runner.run_clips``: frames are read ahead
+    in a background worker, captions generated per batch and handed to ``write(batch_items, captions)``.
+
+    Args:
+        net: A loaded captioner.
+        items: Clips to caption.
+        write: Called once per batch with the batch's items and their captions, in order.
+        done: Clip ids to skip.
+        num_beams: Beam width (1: greedy).
+        max_new_tokens: Caption length cap in tokens (default: the model config's).
+        batch_size: Clips per generation batch.
+        progress: Show a progress bar.
+
+    Returns:
+        The runner's ``RunSummary``.
+    """
+    from captioner import generate_captions, load_frames
+    from indexer.runner import run_clips
+
+    return run_clips(
+        items,
+        key=lambda it: it.clip_id,
+        done=set(done),
+        read=lambda it: load_frames(net, it),
+        map_batch=lambda frames: generate_captions(net, frames, num_beams=num_beams, max_new_tokens=max_new_tokens),
+        write=write,
+        batch_size=batch_size,
+        progress=progress,
+        desc=f"caption {net.kind}",
+    )

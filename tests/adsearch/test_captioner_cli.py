@@ -1,0 +1,106 @@
+"""`adsearch train-captioner` and `adsearch caption` on a tiny ingested catalog: checkpoints, texts written with the
+model id as source, resumed runs, unreadable clips, and user errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adsearch.captioner import caption_catalog, caption_items
+from adsearch.cli import main
+from adsearch.workspace import Workspace
+from indexer.catalog import open_catalog
+from tests.adsearch.captioner_workspace import trained_workspace
+
+FAST = ["--batch-size", "4", "--max-new-tokens", "8"]  # a one-epoch model runs on to the cap: keep the cap short
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The tiny workspace with both captioners trained for one epoch, and each training run's printed output."""
+    return trained_workspace(tmp_path_factory, "captioner-cli")
+
+
+def _texts(ws: Path, kind: str) -> list[dict]:
+    """Generated texts of ``kind`` (any source but the manifest's annotations), by clip id."""
+    with open_catalog(Workspace(ws).catalog_path, read_only=True) as cat:
+        sql = "SELECT clip_id, text, source FROM texts WHERE kind = ? AND source <> 'manifest' ORDER BY clip_id"
+        return cat.query(sql, [kind])
+
+
+@pytest.mark.parametrize("kind", ["fine", "general"])
+def test_train_captioner_writes_a_checkpoint_and_samples(trained: tuple[Path, dict[str, str]], kind: str) -> None:
+    ws, outputs = trained
+    ckpt = Workspace(ws).models_dir / f"captioner-{kind}"
+    assert (ckpt / "config.json").is_file() and (ckpt / "model.safetensors").is_file()
+    first = outputs[kind].splitlines()[0]
+    assert (
+        first.startswith("train-captioner: ")
+        and f"({kind}) in " in first
+        and first.endswith(f"models/captioner-{kind}")
+    )
+    n_test = len(caption_items(Workspace(ws), ["test"]))
+    assert outputs[kind].count("    generated: ") == min(3, n_test)
+
+
+def test_caption_writes_one_text_per_clip_with_the_model_id_then_skips(
+    trained: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, _ = trained
+    w = Workspace(ws)
+    test_ids = [it.clip_id for it in caption_items(w, ["test"])]
+    for kind in ("fine", "general"):
+        assert main(["--workspace", str(ws), "caption", "--kind", kind, "--split", "test", *FAST]) == 0
+        assert capsys.readouterr().out.strip(), "the runner's summary line is printed"
+        model_id = _model_id(w, kind)
+        rows = _texts(ws, kind)
+        assert [r["clip_id"] for r in rows] == test_ids, "one text per test clip, none for other splits"
+        assert {r["source"] for r in rows} == {model_id}
+        assert all(r["text"].strip() for r in rows)
+        again = caption_catalog(w, kind, split="test", max_new_tokens=8, progress=False)
+        assert (again.done, again.skipped, again.failed) == (0, len(test_ids), 0)
+        assert _texts(ws, kind) == rows
+
+
+def _model_id(ws: Workspace, kind: str) -> str:
+    import json
+
+    return json.loads((ws.models_dir / f"captioner-{kind}" / "config.json").read_text())["model_id"]
+
+
+def test_an_unreadable_clip_is_reported_and_the_rest_captioned(trained: tuple[Path, dict[str, str]]) -> None:
+    ws, _ = trained
+    w = Workspace(ws)
+    val = caption_items(w, ["val"]) or pytest.skip("no val clips in this catalog")
+    with open_catalog(w.catalog_path) as cat:  # point one val video at a file that is not a video
+        bad = cat.query("SELECT video_id, path FROM videos WHERE split = 'val' ORDER BY video_id LIMIT 1")[0]
+        junk = ws / "junk.mp4"
+        junk.write_bytes(b"not a video")
+        cat.con.execute("UPDATE videos SET path = ? WHERE video_id = ?", [str(junk), bad["video_id"]])
+    try:
+        summary = caption_catalog(w, "general", split="val", max_new_tokens=8, progress=False)
+    finally:
+        with open_catalog(w.catalog_path) as cat:
+            cat.con.execute("UPDATE videos SET path = ? WHERE video_id = ?", [bad["path"], bad["video_id"]])
+    n_bad = sum(1 for it in val if it.path == bad["path"])
+    assert summary.failed == n_bad >= 1 and len(summary.failures) == n_bad
+    assert summary.done == len(val) - n_bad
+    written = {r["clip_id"] for r in _texts(ws, "general")}
+    assert {it.clip_id for it in val if it.path != bad["path"]} <= written
+    assert not {it.clip_id for it in val if it.path == bad["path"]} & written
+
+
+def test_user_errors_name_the_command_to_run(
+    trained: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, _ = trained
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--name", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "run `adsearch train-captioner --kind fine --name nope` first" in err and "Traceback" not in err
+    assert main(["--workspace", str(ws), "train-captioner", "--kind", "fine", "--retriever", "nope"]) == 2
+    assert "run `adsearch train-retriever` first" in capsys.readouterr().err
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--beams", "0"]) == 2
+    assert "--beams must be >= 1" in capsys.readouterr().err
+    assert main(["--workspace", str(tmp_path), "caption", "--kind", "general"]) == 2
+    assert "run `adsearch train-captioner --kind general` first" in capsys.readouterr().err
