@@ -6,8 +6,9 @@ clips are indexed. Clips of retired catalogs never appear (they stay in the inde
 them, and are filtered out meanwhile). The index is a ``versions.LiveIndex``: a newly published version is picked
 up without a restart, and searches in flight finish on the old one.
 
-The catalog is opened read-only for each call and closed after it, so writers (``adsearch ingest``, ``index
-remove``) can take it between searches; several searching processes can read it at once.
+Filters and hit metadata are read from an in-memory copy of the catalog (``indexer.catalog_snapshot``), taken
+again when the file changes, so a long write (ingest, captioning) never makes search fail; a retire is picked up
+within ``check_interval_s`` of its write.
 
 Queries: empty or whitespace-only queries and queries over ``MAX_QUERY_CHARS`` characters raise ``QueryError``;
 below that limit the text tower truncates at its own token limit (the tiny retriever: 64 tokens).
@@ -16,7 +17,6 @@ below that limit the text tower truncates at its own token limit (the tiny retri
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from indexer.catalog import Catalog, open_catalog
+from indexer.catalog_snapshot import CatalogSnapshot
 from indexer.versions import LiveIndex
 
 __all__ = ["FILTER_FIELDS", "MAX_QUERY_CHARS", "Filters", "Hit", "QueryError", "Searcher"]
@@ -33,8 +33,6 @@ __all__ = ["FILTER_FIELDS", "MAX_QUERY_CHARS", "Filters", "Hit", "QueryError", "
 _log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000  # longer text is not a search query (a pasted document); the tokenizer truncates earlier
-_OPEN_RETRIES = 20  # a writer holds the catalog for a moment (ingest of one video, a retire): wait, then fail
-_OPEN_WAIT_S = 0.05
 
 # filter field -> SQL column (videos v)
 _COLUMNS = {
@@ -46,7 +44,7 @@ _COLUMNS = {
     "split": "v.split",
 }
 FILTER_FIELDS = tuple(_COLUMNS)
-_LIVE = "v.status = 'ok' AND v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired)"
+_LIVE = "v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired)"  # the copy holds ok videos only
 
 
 class QueryError(ValueError):
@@ -108,6 +106,12 @@ class Hit:
     labels: dict[str, str | None]  # industry, sub_industry, product, game, split
 
 
+def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    result = cur.execute(sql, list(params))
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
 def check_query(query: str) -> str:
     """The query stripped of surrounding whitespace.
 
@@ -150,10 +154,8 @@ class Searcher:
         workspace_root: str | Path | None = None,
         check_interval_s: float = 0.5,
     ) -> None:
-        self._catalog_path = Path(catalog_path)
-        if not self._catalog_path.is_file():
-            raise FileNotFoundError(f"catalog not found: {self._catalog_path} (run `adsearch ingest` first)")
-        self._root = Path(workspace_root) if workspace_root is not None else self._catalog_path.parent
+        self._snapshot = CatalogSnapshot(catalog_path, check_interval_s=check_interval_s)
+        self._root = Path(workspace_root) if workspace_root is not None else Path(catalog_path).parent
         self._encode = encode_text
         self.model_id = model_id
         self._live = LiveIndex(indexes_dir, model_id, check_interval_s=check_interval_s)
@@ -165,38 +167,29 @@ class Searcher:
         return self._live.version
 
     # --- catalog access ----------------------------------------------------------------------------------------
-    def _open(self) -> Catalog:
-        for attempt in range(_OPEN_RETRIES):
-            try:
-                return open_catalog(self._catalog_path, read_only=True)
-            except (ValueError, duckdb.IOException) as e:  # another process is writing the catalog
-                if attempt == _OPEN_RETRIES - 1:
-                    raise ValueError(f"{e}; the catalog is busy (a writer holds it): search again in a moment") from e
-                time.sleep(_OPEN_WAIT_S)
-        raise AssertionError("unreachable")
-
-    def _allowed_ids(self, cat: Catalog, filters: Filters | None) -> np.ndarray | None:
+    def _allowed_ids(self, cur: duckdb.DuckDBPyConnection, filters: Filters | None) -> np.ndarray | None:
         active = filters.active() if filters is not None else {}
         if not active:
-            retired = cat.con.execute("SELECT count(*) FROM catalogs WHERE retired").fetchone()[0]
+            retired = cur.execute("SELECT count(*) FROM catalogs WHERE retired").fetchone()[0]
             if not retired:
                 return None  # no restriction: plain FAISS search
         where, params = [_LIVE], []
         for name, values in active.items():
             where.append(f"{_COLUMNS[name]} IN ({', '.join('?' for _ in values)})")
             params += values
-        rows = cat.con.execute(
+        rows = cur.execute(
             f"SELECT c.clip_id FROM clips c JOIN videos v USING (video_id) WHERE {' AND '.join(where)}", params
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def _hits(self, cat: Catalog, scores: np.ndarray, ids: np.ndarray) -> list[list[Hit]]:
+    def _hits(self, cur: duckdb.DuckDBPyConnection, scores: np.ndarray, ids: np.ndarray) -> list[list[Hit]]:
         wanted = sorted({int(i) for i in ids.ravel() if i >= 0})
         meta: dict[int, dict[str, Any]] = {}
         texts: dict[int, dict[str, str]] = {}
         if wanted:
             marks = ", ".join("?" for _ in wanted)
-            rows = cat.query(
+            rows = _dicts(
+                cur,
                 "SELECT c.clip_id, c.video_id, v.catalog_id, v.path, v.uri, c.start_s, c.end_s, c.thumb, v.industry, "
                 f"v.sub_industry, v.product, v.game, v.split FROM clips c JOIN videos v USING (video_id) "
                 f"WHERE c.clip_id IN ({marks}) AND {_LIVE}",
@@ -204,7 +197,7 @@ class Searcher:
             )
             meta = {r["clip_id"]: r for r in rows}
             # per (clip, kind): a generated text (source != 'manifest') first, then the newest
-            for cid, kind, text in cat.con.execute(
+            for cid, kind, text in cur.execute(
                 "SELECT clip_id, kind, text FROM texts WHERE clip_id IN ("
                 + marks
                 + ") AND kind IN ('fine', 'general', 'asr', 'reference') "
@@ -247,12 +240,12 @@ class Searcher:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim == 1:
             vectors = vectors[None, :]
-        with self._open() as cat:
-            allowed = self._allowed_ids(cat, filters)
-            if allowed is not None and allowed.size == 0:
-                return [[] for _ in range(len(vectors))]
-            scores, ids = self._live.search(vectors, k, allowed_ids=allowed)
-            return self._hits(cat, scores, ids)
+        cur = self._snapshot.cursor()
+        allowed = self._allowed_ids(cur, filters)
+        if allowed is not None and allowed.size == 0:
+            return [[] for _ in range(len(vectors))]
+        scores, ids = self._live.search(vectors, k, allowed_ids=allowed)
+        return self._hits(cur, scores, ids)
 
     def search_batch(self, queries: Sequence[str], k: int = 10, filters: Filters | None = None) -> list[list[Hit]]:
         """Hits for several text queries (one encoder call).
@@ -283,10 +276,10 @@ class Searcher:
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values of each filter field over searchable clips (for dropdowns), sorted."""
         out = {}
-        with self._open() as cat:
-            for name, column in _COLUMNS.items():
-                rows = cat.con.execute(
-                    f"SELECT DISTINCT {column} FROM videos v WHERE {_LIVE} AND {column} IS NOT NULL ORDER BY 1"
-                ).fetchall()
-                out[name] = [r[0] for r in rows]
+        cur = self._snapshot.cursor()
+        for name, column in _COLUMNS.items():
+            rows = cur.execute(
+                f"SELECT DISTINCT {column} FROM videos v WHERE {_LIVE} AND {column} IS NOT NULL ORDER BY 1"
+            ).fetchall()
+            out[name] = [r[0] for r in rows]
         return out

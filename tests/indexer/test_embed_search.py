@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +221,31 @@ def test_status_and_prune(ws: Workspace) -> None:
 def test_labels_fixture_covers_the_filters() -> None:
     # the filter test above relies on several values per field and on clips of both splits
     assert len({label[0] for label in LABELS}) == 3 and {label[3] for label in LABELS} == {"train", "test"}
+
+
+def test_search_answers_while_another_process_writes_the_catalog(ws: Workspace) -> None:
+    ws_index.build(ws, progress=False)
+    searcher = _searcher(ws)
+    before = [h.clip_id for h in searcher.search("clip a of video 3", k=5)]
+    writer = subprocess.Popen(  # holds catalog.duckdb read-write (as ingest and captioning do for their whole run)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+            "con.execute(\"UPDATE catalogs SET retired = TRUE WHERE catalog_id = 'main'\"); print('held', flush=True); "
+            "sys.stdin.readline()",
+            str(ws.catalog_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "held"
+        with pytest.raises(ValueError, match="another process is writing"):  # a new searcher cannot start now...
+            _searcher(ws)
+        # ...but a running one answers from its copy (what the writer wrote is unreadable while it holds the file)
+        assert [h.clip_id for h in searcher.search("clip a of video 3", k=5)] == before
+    finally:
+        writer.communicate("\n", timeout=30)
+    assert searcher.search("clip a of video 3", k=5) == []  # once the writer is done, its retire is seen
