@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adsearch.retriever import ANNOTATION_SOURCES, RETRIEVER_TEXT_KINDS
 from adsearch.workspace import Workspace
 from indexer.build import BuildResult, IndexStatus
 from indexer.runner import RunSummary
@@ -19,6 +20,7 @@ from indexer.search import Hit, Searcher
 
 __all__ = [
     "DEFAULT_MODEL",
+    "TUNING_QUERIES",
     "add_catalogs",
     "build",
     "checkpoint_dir",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "retriever-tiny"  # what `adsearch train-retriever` writes with its defaults
+TUNING_QUERIES = 500  # catalog texts embedded as held-out queries when an approximate index is tuned
 
 
 def checkpoint_dir(ws: Workspace, model: str) -> Path:
@@ -135,6 +138,24 @@ def embed_catalog(
     return summary
 
 
+def _tuning_queries(ws: Workspace, model: str, cat, n: int = TUNING_QUERIES):
+    """A function giving up to ``n`` texts of the open catalog ``cat`` (reference / general / asr, a seeded
+    sample) embedded by the retriever's text tower: held-out queries for tuning approximate indexes (called only
+    for those, while ``cat`` is open)."""
+
+    def embed_texts():
+        import random
+
+        from retrieval import encode_queries, load_checkpoint
+
+        rows = cat.clips_with_texts(text_sources=ANNOTATION_SOURCES)
+        texts = [t for r in rows for kind in RETRIEVER_TEXT_KINDS for t in r["texts"].get(kind, [])[:1]]
+        texts = random.Random(0).sample(texts, min(n, len(texts)))
+        return encode_queries(load_checkpoint(checkpoint_dir(ws, model)), texts)
+
+    return embed_texts
+
+
 def build(
     ws: Workspace, *, model: str = DEFAULT_MODEL, factory: str | None = None, progress: bool = True
 ) -> BuildResult:
@@ -144,7 +165,14 @@ def build(
 
     store = _store(ws, model)
     with open_catalog(ws.catalog_path) as cat:
-        return build_index_version(cat, store, ws.indexes_dir, factory=factory, progress=progress)
+        return build_index_version(
+            cat,
+            store,
+            ws.indexes_dir,
+            factory=factory,
+            progress=progress,
+            tuning_queries=_tuning_queries(ws, model, cat),
+        )
 
 
 def add_catalogs(
@@ -157,7 +185,10 @@ def add_catalogs(
     summary = embed_catalog(ws, model=model, batch_size=batch_size, workers=workers, progress=progress)
     store = _store(ws, model)
     with open_catalog(ws.catalog_path) as cat:
-        return summary, add_index_version(cat, store, ws.indexes_dir, progress=progress)
+        result = add_index_version(
+            cat, store, ws.indexes_dir, progress=progress, tuning_queries=_tuning_queries(ws, model, cat)
+        )
+    return summary, result
 
 
 def remove_catalog(ws: Workspace, catalog: str) -> int:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from indexer._layers import Layers
 from indexer.catalog import Catalog
 from indexer.faiss_index import (
     SearchParams,
@@ -129,8 +131,16 @@ def _record(cat: Catalog, meta: IndexMeta, path: str) -> None:
         raise
 
 
-def _tune(index, ids: np.ndarray, vectors: np.ndarray, progress: bool) -> SearchParams:
-    return tune_search_params(index, vectors, ids=ids, progress=progress)
+QueryVectors = Callable[[], np.ndarray]  # held-out query vectors for tuning, computed only when an index needs tuning
+
+
+def _tune(index, ids: np.ndarray, vectors: np.ndarray, progress: bool, queries: QueryVectors | None) -> SearchParams:
+    if Layers.of(index).exact:
+        return SearchParams(recall_at_10=1.0)
+    q = queries() if queries is not None else None
+    if q is not None and len(q) == 0:
+        q = None  # no held-out queries available: perturbed copies of indexed vectors stand in
+    return tune_search_params(index, vectors, ids=ids, queries=q, progress=progress)
 
 
 def _publish(
@@ -171,6 +181,7 @@ def build_index_version(
     use_gpu: bool | None = None,
     progress: bool = False,
     reason: str = "",
+    tuning_queries: QueryVectors | None = None,
 ) -> BuildResult:
     """Build an index over the store's vectors of indexable clips, tune it, write and publish a new version.
 
@@ -183,6 +194,9 @@ def build_index_version(
         use_gpu: GPU FAISS for training / adding (None: when present).
         progress: Progress bars.
         reason: Why this build happens (set by ``add_index_version`` when it falls back to a rebuild).
+        tuning_queries: Returns held-out query vectors (e.g. embedded catalog texts) that nprobe / efSearch are
+            tuned on to reach recall@10 >= 0.95 against exact search; called only for approximate index types.
+            None: perturbed copies of indexed vectors (``tuning.perturbed_queries``).
 
     Raises:
         ValueError: nothing embedded yet, or an invalid factory string.
@@ -191,7 +205,7 @@ def build_index_version(
     ids, vectors = _wanted(cat, store)
     chosen = factory or choose_factory(len(ids), vectors.shape[1])
     index = build_index(ids, vectors, factory=chosen, use_gpu=use_gpu, progress=progress)
-    params = _tune(index, ids, vectors, progress)
+    params = _tune(index, ids, vectors, progress, tuning_queries)
     meta = _publish(
         cat, indexes_dir, index, model_id=store.model_id, factory=chosen, params=params, t0=t0,
         extra={"forced_factory": factory is not None},
@@ -219,11 +233,13 @@ def add_index_version(
     *,
     use_gpu: bool | None = None,
     progress: bool = False,
+    tuning_queries: QueryVectors | None = None,
 ) -> BuildResult:
     """Publish a version with the newly embedded clips added (and retired catalogs' clips removed).
 
     Incremental when the published index allows it (see the module docstring), otherwise a full rebuild whose
-    ``reason`` says why. Nothing to do leaves the published version as it is (mode ``'unchanged'``).
+    ``reason`` says why. Nothing to do leaves the published version as it is (mode ``'unchanged'``). The search
+    parameters are tuned again on the grown index (``tuning_queries`` as in ``build_index_version``).
 
     Raises:
         ValueError: nothing embedded yet.
@@ -234,7 +250,9 @@ def add_index_version(
         loaded = load_index(indexes_dir, store.model_id)
     except FileNotFoundError:
         reason = f"no published index for model {store.model_id} (new or retrained retriever)"
-        return build_index_version(cat, store, indexes_dir, use_gpu=use_gpu, progress=progress, reason=reason)
+        return build_index_version(
+            cat, store, indexes_dir, use_gpu=use_gpu, progress=progress, reason=reason, tuning_queries=tuning_queries
+        )
     present = index_ids(loaded.index)
     new = ~np.isin(ids, present)
     gone = np.setdiff1d(present, ids)
@@ -242,8 +260,9 @@ def add_index_version(
     if reason:
         factory = loaded.meta.factory if loaded.meta.extra.get("forced_factory") else None
         return build_index_version(
-            cat, store, indexes_dir, factory=factory, use_gpu=use_gpu, progress=progress, reason=reason
-        )
+            cat, store, indexes_dir, factory=factory, use_gpu=use_gpu, progress=progress, reason=reason,
+            tuning_queries=tuning_queries,
+        )  # fmt: skip
     meta = loaded.meta
     if not new.any() and gone.size == 0:
         recall = meta.recall_at_10 if meta.recall_at_10 is not None else float("nan")
@@ -251,7 +270,7 @@ def add_index_version(
     index = loaded.index  # our own copy, read from disk: modifying it leaves the published files alone
     removed = remove_from_index(index, gone) if gone.size else 0
     add_to_index(index, ids[new], vectors[new], use_gpu=use_gpu, progress=progress)
-    params = _tune(index, ids, vectors, progress)
+    params = _tune(index, ids, vectors, progress, tuning_queries)
     meta = _publish(
         cat, indexes_dir, index, model_id=store.model_id, factory=meta.factory, params=params, t0=t0,
         extra={**meta.extra, "added_to": loaded.version},

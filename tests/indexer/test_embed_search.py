@@ -249,3 +249,23 @@ def test_search_answers_while_another_process_writes_the_catalog(ws: Workspace) 
     finally:
         writer.communicate("\n", timeout=30)
     assert searcher.search("clip a of video 3", k=5) == []  # once the writer is done, its retire is seen
+
+
+def test_tuning_queries_are_embedded_only_for_approximate_indexes(ws: Workspace) -> None:
+    from indexer.build import build_index_version
+
+    calls: list[int] = []
+    store = VectorStore(ws.vectors_dir, _model_id(ws))
+    _, vectors = store.load()
+
+    def queries() -> np.ndarray:
+        calls.append(1)
+        return vectors[:4] + 0.1
+
+    with open_catalog(ws.catalog_path) as cat:
+        exact = build_index_version(cat, store, ws.indexes_dir, tuning_queries=queries)
+        assert calls == [] and exact.recall_at_10 == 1.0
+        approx = build_index_version(cat, store, ws.indexes_dir, factory="IVF4,Flat", tuning_queries=queries)
+    assert calls == [1] and 0.95 <= approx.recall_at_10 <= 1.0
+    result = ws_index.build(ws, factory="IVF4,Flat", progress=False)  # the CLI's glue: catalog texts as queries
+    assert result.factory == "IVF4,Flat" and result.recall_at_10 >= 0.95
