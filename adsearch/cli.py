@@ -116,7 +116,15 @@ def cmd_train_retriever(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from adsearch.demo import run_demo
 
-    return run_demo(_ws(args), n_clips=args.clips, seed=args.seed, workers=args.workers)
+    return run_demo(
+        _ws(args),
+        n_clips=args.clips,
+        seed=args.seed,
+        workers=args.workers,
+        serve=not args.no_serve,
+        host=args.host,
+        port=args.port,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,10 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     t.set_defaults(func=cmd_train_retriever)
 
-    d = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic catalog")
+    d = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic catalog, then serve the app")
     d.add_argument("--clips", type=int, default=DEFAULT_SYNTH_CLIPS, help="catalog size (default %(default)s)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     d.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="worker processes (default %(default)s)")
+    d.add_argument("--no-serve", action="store_true", help="stop after the recall table instead of serving the app")
+    d.add_argument("--host", default="127.0.0.1", help="interface the app listens on (default %(default)s)")
+    d.add_argument("--port", type=int, default=7860, help="port of the app (default %(default)s)")
     d.set_defaults(func=cmd_demo)
 
     for module in (cli_index, cli_caption, cli_app):  # one module per stage group, each owns its commands

@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from adsearch.cli import main
+from indexer.catalog import open_catalog
 
 
 @pytest.mark.slow
 def test_demo_runs_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--workspace", str(tmp_path), "demo", "--clips", "24", "--workers", "1"]
+    args = ["--workspace", str(tmp_path), "demo", "--clips", "24", "--workers", "1", "--no-serve"]
     assert main(args) == 0
     first = capsys.readouterr().out
-    for step in ("== synth", "== ingest", "== train-retriever", "== step times"):
-        assert step in first, first
-    assert "| test | reference |" in first and "| test | general |" in first
-    ckpt = tmp_path / "models" / "retriever-tiny" / "model.safetensors"
-    mtime = ckpt.stat().st_mtime_ns
+    steps = ("synth", "ingest", "train-retriever", "train-captioner fine", "train-captioner general", "caption fine",
+             "caption general", "embed + index", "recall")  # fmt: skip
+    for step in steps:
+        assert f"{step} " in first.split("== step times:")[1], step
+    recall = json.loads((tmp_path / "bench" / "recall.json").read_text())
+    queried = {r["query"] for r in recall["sets"][0]["rows"]}
+    assert {"general", "reference"} <= queried, queried
+    assert recall["sets"][0]["sources"]["general"].startswith("tiny-general-"), "general queries are generated"
+    with open_catalog(tmp_path / "catalog.duckdb", read_only=True) as cat:
+        generated = cat.query(
+            "SELECT t.kind, count(*) AS n FROM texts t JOIN clips USING (clip_id) JOIN videos v USING (video_id) "
+            "WHERE t.source LIKE 'tiny-%' AND v.split IN ('test', 'test_comp') GROUP BY t.kind"
+        )
+        n_eval = cat.query("SELECT count(*) AS n FROM clips JOIN videos USING (video_id) WHERE split LIKE 'test%'")
+    # every test clip has a caption of each kind (a 24-clip catalog trains too little for the fine text to be usable)
+    assert {r["kind"]: r["n"] for r in generated} == {"fine": n_eval[0]["n"], "general": n_eval[0]["n"]}
+    assert "index build: built " in first, "the first run builds the index"
+    models = {p: (tmp_path / "models" / p / "model.safetensors").stat().st_mtime_ns
+              for p in ("retriever-tiny", "captioner-fine", "captioner-general")}  # fmt: skip
 
     assert main(args) == 0
     second = capsys.readouterr().out
     assert " 0 ok, 0 failed, " in second, "the second ingest must add nothing"
     assert "(0 rendered now)" in second and "(0 rendered now)" not in first
-    assert ckpt.stat().st_mtime_ns == mtime, "the finished training run must be reused, not retrained"
+    for name, mtime in models.items():
+        assert (tmp_path / "models" / name / "model.safetensors").stat().st_mtime_ns == mtime, name
+    assert "index unchanged: nothing to add" in second
+    assert "nothing changed since" in second, "the recall table is reused when its inputs are unchanged"
