@@ -151,7 +151,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_index_status)
     p = isub.add_parser("prune", help="delete old index versions (never the published one)")
     _model_arg(p)
-    p.add_argument("--keep", type=int, default=1, help="newest versions to keep besides the published one")
+    p.add_argument(
+        "--keep",
+        type=int,
+        default=1,
+        help="newest versions to keep; the published one always stays (default %(default)s)",
+    )
     p.set_defaults(func=cmd_index_prune)
 
     q = sub.add_parser("search", help="search clips by text")
