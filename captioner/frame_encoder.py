@@ -88,11 +88,12 @@ class FrameEncoder(nn.Module):
         missing = {"image_size", "patch_size", "width", "layers", "heads"} - set(vision_config)
         if missing:
             raise ValueError(f"vision_config lacks {sorted(missing)}; give the ViT's image_size, patch_size, ...")
-        self.vision_config = dict(vision_config)
         width = int(vision_config["width"])
         output_dim = int(vision_config.get("output_dim", 0) or 0)
         if state_dict is not None and "proj" in state_dict:
             output_dim = int(state_dict["proj"].shape[1])
+        # Saved with the captioner, so a checkpoint rebuilds the same ViT without the weights' source.
+        self.vision_config = {**vision_config, "output_dim": output_dim or width}
         self.vit = VisionTransformer(
             image_size=image_hw(vision_config),
             patch_size=int(vision_config["patch_size"]),

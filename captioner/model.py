@@ -80,9 +80,17 @@ class Captioner(nn.Module):
         z = self.gmhra(hidden) if self.gmhra is not None else hidden[:, -1].flatten(1, 2)
         return self.ln_vision(z)
 
-    def prefix_embeds(self, hidden: torch.Tensor, aux_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Frozen tokens -> LM input embeddings of the visual queries (B, N, E)."""
-        queries = self.qformer(self.visual_sequence(hidden.float()))
+    def prefix_embeds(
+        self, hidden: torch.Tensor, aux_mask: torch.Tensor | None = None, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Frozen tokens -> LM input embeddings of the visual queries (B, N, E).
+
+        ``rows`` (B,) picks, per example, its clip in ``hidden``: the Q-Former runs once per clip even when the
+        clip has several examples (description, keyword, primary and auxiliary).
+        """
+        queries = self.qformer(self.visual_sequence(hidden.float()))  # (clips, N, H)
+        if rows is not None:
+            queries = queries[rows]  # (B, N, H)
         return self.align(queries, aux_mask)
 
     def token_losses(
@@ -91,20 +99,32 @@ class Captioner(nn.Module):
         prompts: Sequence[Sequence[int]],
         targets: Sequence[Sequence[int]],
         aux_mask: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
+        chunks: int = 1,
     ) -> torch.Tensor:
         """Mean next-token cross-entropy over each example's target (+ EOS), shape (B,).
 
-        Sequence per example: ``[visual queries][BOS][prompt][target][EOS]``, right-padded.
+        Sequence per example: ``[visual queries][BOS][prompt][target][EOS]``, right-padded. With ``chunks`` > 1
+        the examples are sorted by length and run through the LM in that many groups, each padded only to its own
+        longest (long descriptions and short captions in one batch then waste little on padding).
         """
-        device = hidden.device
-        visual = self.prefix_embeds(hidden, aux_mask)  # (B, N, E)
+        visual = self.prefix_embeds(hidden, aux_mask, rows)  # (B, N, E)
         seqs = [[self.bos_id, *p, *t, self.eos_id] for p, t in zip(prompts, targets, strict=True)]
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        losses = visual.new_empty(len(seqs))
+        for group in np.array_split(np.asarray(order), max(1, min(chunks, len(seqs)))):
+            idx = torch.as_tensor(group, device=visual.device)
+            losses[idx] = self._sequence_losses(visual[idx], [seqs[i] for i in group], [len(prompts[i]) for i in group])
+        return losses
+
+    def _sequence_losses(self, visual: torch.Tensor, seqs: list[list[int]], prompt_lens: list[int]) -> torch.Tensor:
+        device = visual.device
         width = max(map(len, seqs))
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         labels = torch.full_like(ids, -100)
-        for i, (s, p) in enumerate(zip(seqs, prompts, strict=True)):
+        for i, (s, n_prompt) in enumerate(zip(seqs, prompt_lens, strict=True)):
             ids[i, : len(s)] = torch.tensor(s)
-            labels[i, 1 + len(p) : len(s)] = torch.tensor(s[1 + len(p) :])  # target + EOS
+            labels[i, 1 + n_prompt : len(s)] = torch.tensor(s[1 + n_prompt :])  # target + EOS
         ids, labels = ids.to(device), labels.to(device)
         text = self.lm.get_input_embeddings()(ids)  # (B, S, E)
         embeds = torch.cat([visual.to(text.dtype), text], dim=1)  # (B, N + S, E)

@@ -135,8 +135,9 @@ def train_captioner(
             {"params": no_decay, "lr": group_lr, "weight_decay": 0.0},
         ]
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98))
-    n_examples = len(_examples(model, kept, cfg, random.Random(cfg.seed)))
-    total = max(1, epochs * math.ceil(n_examples / batch_size))
+    probe = random.Random(cfg.seed)
+    steps_per_epoch = len(_clip_batches(_examples(model, kept, cfg, probe), batch_size, probe))
+    total = max(1, epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(warmup, total))
 
     log: list[dict] = []
@@ -147,16 +148,19 @@ def train_captioner(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     model.train()
     for epoch in range(first_epoch, epochs):
-        examples = _examples(model, kept, cfg, rng)
-        rng.shuffle(examples)
+        batches = _clip_batches(_examples(model, kept, cfg, rng), batch_size, rng)
         sums = {"loss": 0.0, "ld": 0.0, "lk": 0.0, "steps": 0}
-        bar = tqdm(range(0, len(examples), batch_size), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
-        for i in bar:
-            batch = examples[i : i + batch_size]
-            hidden = features[[e.row for e in batch]].to(device, non_blocking=True)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        for batch in bar:
+            clips = sorted({e.row for e in batch})
+            where = {row: k for k, row in enumerate(clips)}
+            hidden = features[clips].to(device, non_blocking=True)  # (clips, K, T, 1+L, D)
+            rows = torch.tensor([where[e.row] for e in batch], device=device)
             aux = torch.tensor([e.aux and cfg.dual_alignment for e in batch], device=device)
             with autocast:
-                losses = model.token_losses(hidden, [e.prompt for e in batch], [e.target for e in batch], aux)
+                losses = model.token_losses(
+                    hidden, [e.prompt for e in batch], [e.target for e in batch], aux, rows=rows, chunks=2
+                )
             is_k = torch.tensor([e.task == "k" for e in batch], device=device)
             ld = losses[~is_k].mean() if bool((~is_k).any()) else losses.new_zeros(())
             lk = losses[is_k].mean() if bool(is_k.any()) else losses.new_zeros(())
@@ -204,6 +208,21 @@ def _examples(model: Captioner, items: list[CaptionItem], cfg: CaptionTrainConfi
                     masked, keyword = (tuple(model.encode_text(t)) for t in pkg)
                     out.append(_Example(row, aux, "k", masked, keyword))
     return out
+
+
+def _clip_batches(examples: list[_Example], batch_size: int, rng: random.Random) -> list[list[_Example]]:
+    """Shuffled batches of about ``batch_size`` examples that keep each clip's examples together."""
+    by_clip: dict[int, list[_Example]] = {}
+    for e in examples:
+        by_clip.setdefault(e.row, []).append(e)
+    order = list(by_clip)
+    rng.shuffle(order)
+    batches: list[list[_Example]] = [[]]
+    for row in order:
+        if batches[-1] and len(batches[-1]) + len(by_clip[row]) > batch_size:
+            batches.append([])
+        batches[-1].extend(by_clip[row])
+    return [b for b in batches if b]
 
 
 def _frozen_features(model, items, loader, cache_dir, progress) -> tuple[list[CaptionItem], torch.Tensor]:
