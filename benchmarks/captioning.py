@@ -93,7 +93,7 @@ def _table4(ws: Any, split: str, items: Sequence[Any], args: argparse.Namespace)
 
 def _retrieval(ws: Any, items: Sequence[Any], table4: Sequence[dict[str, Any]], retriever: str) -> dict[str, Any]:
     from adsearch.captioner import generated_texts
-    from retrieval import ClipItem, evaluate_retrieval, load_checkpoint
+    from retrieval import ClipItem, evaluate_retrieval, load_checkpoint, read_checkpoint_meta
 
     directory = ws.models_dir / retriever
     if not (directory / "config.json").is_file():
@@ -117,7 +117,7 @@ def _retrieval(ws: Any, items: Sequence[Any], table4: Sequence[dict[str, Any]], 
     ref_r1 = metrics["reference descriptions"]["R@1"]
     fine_r1 = metrics.get("generated fine descriptions", {}).get("R@1", 0.0)
     return {
-        "retriever": net.model_id if hasattr(net, "model_id") else retriever,
+        "retriever": read_checkpoint_meta(directory)["model_id"],
         "rows": [{"queries": q, **m} for q, m in metrics.items()],
         "fine_over_reference_R@1": fine_r1 / ref_r1 if ref_r1 else None,
     }
@@ -177,7 +177,7 @@ def _tables(result: dict[str, Any]) -> str:
     if result.get("ablation"):
         switch_cols: list[Column] = [(k, lambda r, k=k: mark[r[k]]) for k in ("use_pkg", "mixed", "dual_alignment")]
         parts += [
-            f"\nTables 5 and 7: fine-captioner ablations, {result['ablation_epochs']} epochs each",
+            f"\nTables 5 and 7: fine-captioner ablations, {result['ablation_epochs']} epoch(s) each",
             markdown_table(
                 result["ablation"],
                 [("variant", lambda r: r["variant"]), ("table", lambda r: r["table"]), *switch_cols, *METRIC_COLUMNS],
