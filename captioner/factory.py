@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
 from .checkpoint import build_captioner
 from .config import config_from_dict, config_to_dict
 from .model import Captioner
+from .qformer import load_blip2_qformer
 from .registry import get_model_config
 from .tokenizer import train_tokenizer
 
@@ -53,6 +55,12 @@ def create_captioner(
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing; the pretrained LM directory must hold its tokenizer.json")
         tokenizer = Tokenizer.from_file(str(path))
-    return build_captioner(
+    model = build_captioner(
         config, vision_config=vision_config, vision_state_dict=vision_state_dict, tokenizer=tokenizer
     )
+    if config.qformer.pretrained:
+        path = Path(config.qformer.pretrained)
+        if not path.is_file():
+            raise FileNotFoundError(f"BLIP-2 weights {path} not found; set qformer.pretrained to a safetensors file")
+        load_blip2_qformer(model.qformer, load_file(str(path)))
+    return model

@@ -11,7 +11,7 @@ from captioner.alignment import DualAlignment
 from captioner.config import QFormerConfig
 from captioner.gmhra import GMHRA
 from captioner.qformer import QFormer
-from tests.captioner.captioner_helpers import VISION, small_captioner, vision_checkpoint
+from tests.captioner.captioner_helpers import SMALL, VISION, small_captioner, vision_checkpoint
 
 
 def test_registry_lists_the_agreed_models():
@@ -116,3 +116,17 @@ def test_vision_weights_of_the_retriever_checkpoint_file(tmp_path):
     save_file(vision_checkpoint(), str(tmp_path / "model.safetensors"))
     state = vision_state_from_checkpoint(load_file(str(tmp_path / "model.safetensors")))
     assert FrameEncoder(vision_config=VISION, num_layers=1, state_dict=state).num_layers == 1
+
+
+def test_create_captioner_loads_blip2_qformer_weights_from_config(tmp_path):
+    from safetensors.torch import save_file
+
+    donor = small_captioner("tiny-fine")
+    weights = {k: torch.full_like(v, 0.25) for k, v in donor.qformer.state_dict().items()}
+    save_file(weights, str(tmp_path / "blip2.safetensors"))
+    model = small_captioner(
+        "tiny-fine", qformer={**SMALL["qformer"], "pretrained": str(tmp_path / "blip2.safetensors")}
+    )
+    assert torch.equal(model.qformer.query_tokens, weights["query_tokens"])
+    with pytest.raises(FileNotFoundError, match="BLIP-2 weights"):
+        small_captioner("tiny-fine", qformer={**SMALL["qformer"], "pretrained": str(tmp_path / "missing")})
