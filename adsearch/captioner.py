@@ -45,10 +45,9 @@ def retriever_vision(ws: Workspace, retriever: str = "retriever-tiny") -> tuple[
     """The vision config and vision-tower weights of the trained retriever ``<workspace>/models/<retriever>``.
 
     Returns:
-        ``(vision_config, vision_state_dict)``: the ``config.vision`` dict of the checkpoint's config.json (with
-        ``output_dim``, the retriever's embedding width), and its
-        ``visual.*`` tensors as a plain ViT's (``captioner.vision_state_from_checkpoint``): the frozen frame encoder
-        the captioners are built on.
+        ``(vision_config, vision_state_dict)``: the ``config.vision`` dict of the checkpoint's config.json, and
+        its ``visual.*`` tensors as a plain ViT's (``captioner.vision_state_from_checkpoint``): the frozen frame
+        encoder the captioners are built on.
 
     Raises:
         FileNotFoundError: no retriever checkpoint there (train one with ``adsearch train-retriever``).
@@ -66,9 +65,7 @@ def retriever_vision(ws: Workspace, retriever: str = "retriever-tiny") -> tuple[
             f"run `adsearch train-retriever` first (or pass the name of another one under {ws.models_dir})"
         )
     meta = read_checkpoint_meta(directory)
-    # output_dim: the width of the tower's projection, so a saved captioner rebuilds the same ViT from its config
-    vision_config = {**meta["config"]["vision"], "output_dim": meta["config"]["embed_dim"]}
-    return vision_config, vision_state_from_checkpoint(load_file(str(weights)), prefix="visual.")
+    return dict(meta["config"]["vision"]), vision_state_from_checkpoint(load_file(str(weights)), prefix="visual.")
 
 
 def caption_items(ws: Workspace, splits: Sequence[str] | None) -> list:

@@ -35,7 +35,7 @@ def build_workspace(root: Path) -> Path:
 
 def trained_workspace(factory: pytest.TempPathFactory, name: str) -> tuple[Path, dict[str, str]]:
     """A copy of the session's tiny workspace with both captioners trained (`adsearch train-captioner --kind K
-    --epochs 1 --batch-size 8`), and what each training command printed."""
+    --epochs 1 --batch-size 32`, one step), and what each training command printed."""
     base = factory.getbasetemp() / "captioner-workspace"
     outputs_file = base / "train-outputs.json"
     if not outputs_file.is_file():
@@ -45,7 +45,7 @@ def trained_workspace(factory: pytest.TempPathFactory, name: str) -> tuple[Path,
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 args = ["--workspace", str(base), "train-captioner", "--kind", kind, "--epochs", "1", "--batch-size"]
-                assert main([*args, "8"]) == 0
+                assert main([*args, "32"]) == 0
             outputs[kind] = out.getvalue()
         outputs_file.write_text(json.dumps(outputs))
     copy = factory.mktemp(name)
