@@ -72,12 +72,29 @@ def image_hw(vision_config: Mapping) -> tuple[int, int]:
     return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
+def conv_stem(width: int, patch_size: int) -> nn.Sequential:
+    """The retriever's convolutional stem (``stem: "conv"``), rebuilt here with the same module keys so its weights
+    load: log2(patch_size) stride-2 3x3 convolutions with BatchNorm and ReLU, channels doubling up to ``width``, then
+    a 1x1 convolution. (The captioner does not import the retriever, so the layout is restated here.)"""
+    n = patch_size.bit_length() - 1
+    if patch_size < 2 or 1 << n != patch_size or width % (1 << (n - 1)):
+        raise ValueError(f"no conv stem for width {width} and patch_size {patch_size}")
+    layers: list[nn.Module] = []
+    c_in = 3
+    for i in range(n):
+        c_out = width >> (n - 1 - i)
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        c_in = c_out
+    return nn.Sequential(*layers, nn.Conv2d(c_in, width, 1))
+
+
 class FrameEncoder(nn.Module):
     """Frozen open_clip ViT run frame by frame; returns the tokens of its last ``num_layers`` blocks.
 
     Args:
         vision_config: ``image_size`` (int or [h, w]), ``patch_size``, ``width``, ``layers``, ``heads``,
-            ``mlp_ratio`` and optionally ``quick_gelu``, ``mean``, ``std``, ``output_dim``.
+            ``mlp_ratio`` and optionally ``quick_gelu``, ``stem`` ("patch" or "conv"), ``mean``, ``std``,
+            ``output_dim``.
         num_layers: K, how many of the last blocks to return.
         state_dict: Plain-ViT weights (see :func:`vision_state_from_checkpoint`); loaded strictly. None leaves the
             random init (tests).
@@ -104,6 +121,11 @@ class FrameEncoder(nn.Module):
             output_dim=output_dim or width,
             act_layer=QuickGELU if vision_config.get("quick_gelu") else nn.GELU,
         )
+        stem = vision_config.get("stem", "patch")
+        if stem == "conv":
+            self.vit.conv1 = conv_stem(width, int(vision_config["patch_size"]))
+        elif stem != "patch":
+            raise ValueError(f"vision_config stem must be 'patch' or 'conv', got {stem!r}")
         if not 1 <= num_layers <= len(self.vit.transformer.resblocks):
             raise ValueError(f"num_layers must be in 1..{len(self.vit.transformer.resblocks)}, got {num_layers}")
         if state_dict is not None:

@@ -23,6 +23,7 @@ OPENAI_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 
 VIDEO_HEADS = ("proxy", "meanp")
+STEMS = ("patch", "conv")
 TEXT_TOWERS = ("open_clip", "sentence_transformers")
 
 
@@ -36,6 +37,7 @@ class VisionConfig:
     layers: int = 12  # transformer blocks
     heads: int = 12  # attention heads (width must be divisible by heads)
     mlp_ratio: float = 4.0  # MLP hidden width as a multiple of width
+    stem: str = "patch"  # "patch": open_clip's patchify convolution; "conv": stride-2 3x3 conv stack (layers.conv_stem)
     head: str = "proxy"  # video head: "proxy" (CLIP-ViP video proxies) or "meanp" (CLIP4Clip mean of frame CLS)
     num_frames: int = 12  # frames sampled per clip at equal intervals (datasets and encoding use it)
     num_proxies: int = 4  # video proxy tokens M (proxy head only)
@@ -45,6 +47,7 @@ class VisionConfig:
 
     def __post_init__(self) -> None:
         _check(self.head in VIDEO_HEADS, f"vision.head must be one of {VIDEO_HEADS}, got {self.head!r}")
+        _check(self.stem in STEMS, f"vision.stem must be one of {STEMS}, got {self.stem!r}")
         object.__setattr__(self, "image_size", _image_size(self.image_size))
         _check(self.patch_size > 0 and min(self.image_hw) > 0, "vision.image_size and patch_size must be positive")
         _check(

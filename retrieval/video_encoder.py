@@ -16,7 +16,7 @@ from open_clip.transformer import QuickGELU, VisionTransformer
 from torch import nn
 
 from .config import VisionConfig
-from .layers import TemporalEmbedding, VideoProxy, proxy_attention_mask
+from .layers import TemporalEmbedding, VideoProxy, conv_stem, proxy_attention_mask, proxy_guided_transformer
 
 __all__ = ["VideoVisionTransformer"]
 
@@ -38,6 +38,8 @@ class VideoVisionTransformer(VisionTransformer):
             output_dim=output_dim,
             act_layer=QuickGELU if quick_gelu else nn.GELU,
         )
+        if config.stem == "conv":
+            self.conv1 = conv_stem(config.width, config.patch_size)  # same output grid as the patchify conv
         self.head = config.head
         self._mask_cache: tuple[tuple, torch.Tensor] | None = None
         if self.head == "proxy":
@@ -54,11 +56,12 @@ class VideoVisionTransformer(VisionTransformer):
             names |= {"video_proxy.tokens", "temporal_embedding.weight"}
         return names
 
-    def video_tokens(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def video_tokens(self, frames: torch.Tensor, *, with_mask: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Input sequence of the proxy head and its attention mask.
 
         Args:
             frames: Normalised frames (B, T, 3, H, W).
+            with_mask: Also build the additive mask (``None`` in its place otherwise).
 
         Returns:
             ``(x, mask)``: tokens (B, M + T * L, D) after ``ln_pre``, and the additive mask (S, S).
@@ -75,7 +78,16 @@ class VideoVisionTransformer(VisionTransformer):
         proxies = self.video_proxy(b, pos[0]).to(x.dtype)  # (B, M, D)
         x = torch.cat([proxies, x], dim=1)  # (B, M + T*L, D)
         x = self.ln_pre(x)
-        return x, self._attention_mask(t, n_tok, x.device, x.dtype)
+        return x, self._attention_mask(t, n_tok, x.device, x.dtype) if with_mask else None
+
+    def forward_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """Output tokens (B, M + T * L, D) of the proxy head's transformer, before ``ln_post``.
+
+        Runs the batched form of proxy-guided attention (``layers.proxy_guided_transformer``); it equals running
+        ``self.transformer`` with the mask of ``video_tokens`` and skips the masked-out score computations.
+        """
+        x, _ = self.video_tokens(frames, with_mask=False)
+        return proxy_guided_transformer(self.transformer, x, self.video_proxy.num_tokens, frames.shape[1])
 
     def forward_video(self, frames: torch.Tensor) -> torch.Tensor:
         """Video embedding before L2 normalisation.
@@ -92,8 +104,7 @@ class VideoVisionTransformer(VisionTransformer):
             per_frame = super().forward(frames.flatten(0, 1))  # (B*T, E)
             per_frame = F.normalize(per_frame, dim=-1).reshape(b, t, -1)  # (B, T, E)
             return per_frame.mean(dim=1)
-        x, mask = self.video_tokens(frames)
-        x = self.transformer(x, attn_mask=mask)  # (B, S, D)
+        x = self.forward_tokens(frames)  # (B, S, D)
         pooled = self.ln_post(x[:, 0])  # proxy 0, (B, D)
         return pooled @ self.proj
 

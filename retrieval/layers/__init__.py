@@ -1,13 +1,18 @@
-"""CLIP-ViP building blocks that depend on torch only: video proxies, temporal embedding, proxy-guided mask."""
+"""CLIP-ViP building blocks that depend on torch only: video proxies, temporal embedding, proxy-guided attention (as a mask and in batched form)."""
 
 from .attention_mask import proxy_attention_allowed, proxy_attention_mask
+from .conv_stem import conv_stem
+from .proxy_attention import proxy_guided_block, proxy_guided_transformer
 from .temporal_embedding import TemporalEmbedding, interpolate_temporal
 from .video_proxy import VideoProxy
 
 __all__ = [
     "TemporalEmbedding",
     "VideoProxy",
+    "conv_stem",
     "interpolate_temporal",
     "proxy_attention_allowed",
     "proxy_attention_mask",
+    "proxy_guided_block",
+    "proxy_guided_transformer",
 ]

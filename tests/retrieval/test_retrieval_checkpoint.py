@@ -13,20 +13,27 @@ from retrieval import create_model, load_checkpoint, save_checkpoint
 from .retrieval_helpers import open_clip_text_config, shrink
 
 
-@pytest.mark.parametrize("kind", ["open_clip", "minilm", "vertical"])
+@pytest.mark.parametrize("kind", ["open_clip", "minilm", "vertical", "conv_stem"])
 def test_round_trip_gives_the_same_embeddings(tmp_path, kind):
-    if kind == "vertical":
-        cfg = open_clip_text_config(vision={"image_size": [40, 24]})
+    if kind in ("vertical", "conv_stem"):
+        stem = "conv" if kind == "conv_stem" else "patch"
+        cfg = open_clip_text_config(vision={"image_size": [40, 24], "stem": stem})
     else:
         cfg = shrink("tiny") if kind == "minilm" else open_clip_text_config()
     model = create_model(cfg).eval()
     with torch.no_grad():
         model.visual.temporal_embedding.weight.normal_()  # non-default values must survive too
+    if kind == "conv_stem":  # BatchNorm running statistics are buffers and must survive as well
+        model.train()
+        with torch.no_grad():
+            model.encode_video(torch.randn(2, cfg.vision.num_frames, 3, *cfg.vision.image_hw) + 1.0)
+        model.eval()
+        assert model.visual.conv1[1].num_batches_tracked.item() == 1
     model_id = save_checkpoint(model, tmp_path)
     assert model_id == model.model_id and model_id.startswith(cfg.name + "-")
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["model_id"] == model_id and meta["config"]["vision"]["num_frames"] == cfg.vision.num_frames
-    assert meta["config"]["vision"]["image_size"] == ([40, 24] if kind == "vertical" else 32)  # (H, W) as a list
+    assert meta["config"]["vision"]["image_size"] == ([40, 24] if kind in ("vertical", "conv_stem") else 32)  # (H, W) as a list
     loaded = load_checkpoint(tmp_path).eval()
     assert loaded.config == cfg and loaded.model_id == model_id
     assert loaded.config.vision.image_hw == cfg.vision.image_hw

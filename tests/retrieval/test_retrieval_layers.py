@@ -12,6 +12,7 @@ from retrieval.layers import (
     interpolate_temporal,
     proxy_attention_allowed,
     proxy_attention_mask,
+    proxy_guided_block,
 )
 
 from .retrieval_helpers import open_clip_text_config
@@ -40,17 +41,22 @@ def test_mask_rejects_empty_layout():
         proxy_attention_allowed(0, 2, 2)
 
 
-def _first_blocks(model, frames):
+def _first_blocks(model, frames, batched=False):
     visual = model.visual
     x, mask = visual.video_tokens(frames)
     blocks = visual.transformer.resblocks
+    if batched:  # the form forward_video runs
+        m, t = visual.video_proxy.num_tokens, frames.shape[1]
+        y1 = proxy_guided_block(blocks[0], x, m, t)
+        return y1, proxy_guided_block(blocks[1], y1, m, t)
     y1 = blocks[0](x, attn_mask=mask)
     y2 = blocks[1](y1, attn_mask=mask)
     return y1, y2
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["mask", "batched"])
 @pytest.mark.parametrize(("image_size", "n_tok"), [(32, 16), ([40, 24], 15), ([16, 40], 10)])
-def test_proxy_guided_attention_property(image_size, n_tok):
+def test_proxy_guided_attention_property(image_size, n_tok, batched):
     # n_tok: patches per frame, gh * gw with 8 px patches (4x4, 5x3, 2x5).
     cfg = open_clip_text_config(vision={"num_frames": 3, "num_proxies": 2, "image_size": image_size})
     model = create_model(cfg).eval()
@@ -62,8 +68,8 @@ def test_proxy_guided_attention_property(image_size, n_tok):
     with torch.no_grad():
         # Non-zero temporal embedding so that it takes part in the check.
         model.visual.temporal_embedding.weight.normal_()
-        a1, a2 = _first_blocks(model, frames)
-        b1, b2 = _first_blocks(model, changed)
+        a1, a2 = _first_blocks(model, frames, batched)
+        b1, b2 = _first_blocks(model, changed, batched)
     frame0 = slice(m, m + n_tok)
     frame1 = slice(m + n_tok, m + 2 * n_tok)
     # Layer 1: frame 0's patches see only the proxies and frame 0, neither of which changed.
@@ -72,6 +78,30 @@ def test_proxy_guided_attention_property(image_size, n_tok):
     assert not torch.allclose(a1[:, frame1], b1[:, frame1], atol=1e-4)
     # Layer 2: frame 1 reaches frame 0 through the proxies.
     assert not torch.allclose(a2[:, frame0], b2[:, frame0], atol=1e-4)
+
+
+def test_batched_form_equals_the_masked_transformer_and_its_gradients():
+    cfg = open_clip_text_config(vision={"num_frames": 3, "num_proxies": 2, "image_size": [40, 24]})
+    model = create_model(cfg)
+    with torch.no_grad():
+        model.visual.temporal_embedding.weight.normal_()
+    frames = torch.randn(2, 3, 3, 40, 24)
+    x, mask = model.visual.video_tokens(frames)
+    masked = model.visual.transformer(x, attn_mask=mask)
+    batched = model.visual.forward_tokens(frames)
+    torch.testing.assert_close(batched, masked, rtol=1e-4, atol=1e-5)
+    masked[:, 0].sum().backward()
+    want = {n: p.grad.clone() for n, p in model.visual.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    model.visual.forward_tokens(frames)[:, 0].sum().backward()
+    for name, grad in want.items():
+        torch.testing.assert_close(dict(model.visual.named_parameters())[name].grad, grad, rtol=1e-3, atol=1e-5)
+
+
+def test_batched_form_rejects_a_ragged_sequence():
+    model = create_model(open_clip_text_config())
+    with pytest.raises(ValueError, match="not 4 proxies"):
+        proxy_guided_block(model.visual.transformer.resblocks[0], torch.randn(1, 4 + 7, 64), 4, 2)
 
 
 def test_without_mask_frame0_would_change():

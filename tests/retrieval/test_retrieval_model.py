@@ -30,7 +30,8 @@ def test_forward_backward_every_config(name):
     assert torch.isfinite(loss)
     grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values()), "every trainable param needs a grad"
-    assert grads["visual.conv1.weight"].abs().sum() > 0 and grads["logit_scale"].abs() > 0
+    stem_grads = [g for n, g in grads.items() if n.startswith("visual.conv1.")]
+    assert stem_grads and all(g.abs().sum() > 0 for g in stem_grads) and grads["logit_scale"].abs() > 0
     if v.head == "proxy":
         assert grads["visual.video_proxy.tokens"].abs().sum() > 0
         assert grads["visual.temporal_embedding.weight"].abs().sum() > 0
@@ -38,6 +39,34 @@ def test_forward_backward_every_config(name):
     if cfg.text.tower == "sentence_transformers":
         assert cfg.text.freeze and not any(p.requires_grad for p in model.text.backbone.parameters())
         assert grads["text.proj.weight"].abs().sum() > 0
+
+
+@pytest.mark.parametrize("patch_size", [8, 16])
+def test_conv_stem_gives_the_patch_grid_and_learns_batch_statistics(patch_size):
+    cfg = open_clip_text_config(vision={"image_size": [5 * patch_size, 3 * patch_size], "patch_size": patch_size,
+                                        "stem": "conv", "num_frames": 2})
+    model = create_model(cfg)
+    stem = model.visual.conv1
+    assert isinstance(stem, torch.nn.Sequential) and stem[-1].out_channels == cfg.vision.width
+    assert sum(isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2) for m in stem) == patch_size.bit_length() - 1
+    frames = torch.randn(2, 2, 3, 5 * patch_size, 3 * patch_size)
+    assert stem(frames.flatten(0, 1)).shape == (4, cfg.vision.width, 5, 3)  # same grid as a patchify conv
+    model.train()
+    before = stem[1].running_mean.clone()
+    model.encode_video(frames).sum().backward()
+    assert not torch.equal(stem[1].running_mean, before)  # BatchNorm statistics move in training mode only
+    model.eval()
+    with torch.no_grad():
+        a = model.encode_video(frames[:1])
+        b = model.encode_video(frames)[:1]
+    torch.testing.assert_close(a, b)  # eval mode: a clip's embedding does not depend on its batch
+
+
+def test_conv_stem_rejects_a_patch_size_that_is_not_a_power_of_two():
+    with pytest.raises(ValueError, match="power-of-two"):
+        create_model(open_clip_text_config(vision={"image_size": 36, "patch_size": 12, "stem": "conv"}))
+    with pytest.raises(ValueError, match="vision.stem"):
+        open_clip_text_config(vision={"stem": "hybrid"})
 
 
 def test_non_square_frames_make_a_non_square_patch_grid():
