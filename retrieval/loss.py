@@ -11,13 +11,18 @@ import torch.nn.functional as F
 __all__ = ["clamp_logit_scale_", "contrastive_loss", "omnisource_loss"]
 
 
-def contrastive_loss(video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor, *, same_text: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric InfoNCE over matched rows: the mean of video->text and text->video cross-entropies.
 
     Args:
         video: L2-normalised video embeddings (B, D); row i matches ``text[i]``.
         text: L2-normalised text embeddings (B, D).
         logit_scale: Log inverse temperature (scalar); logits are ``exp(logit_scale) * video @ text.T``.
+        same_text: Optional bool (B, B), True where texts i and j are the same string. Those off-diagonal pairs are
+            left out of both softmaxes: a general caption shared by several clips ("a man walking in a park") is a
+            correct description of each of them, not a negative.
 
     Returns:
         Scalar loss. Swapping ``video`` and ``text`` gives the same value.
@@ -25,6 +30,9 @@ def contrastive_loss(video: torch.Tensor, text: torch.Tensor, logit_scale: torch
     if video.shape != text.shape or video.ndim != 2:
         raise ValueError(f"video and text must both be (B, D), got {tuple(video.shape)} and {tuple(text.shape)}")
     logits = logit_scale.exp() * video @ text.t()  # (B, B)
+    if same_text is not None:
+        eye = torch.eye(logits.shape[0], dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(same_text.to(logits.device) & ~eye, float("-inf"))
     target = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
@@ -34,6 +42,7 @@ def omnisource_loss(
     texts: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
     logit_scale: torch.Tensor,
     weights: Mapping[str, float],
+    same_text: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of one contrastive loss per text source (CLIP-ViP: video<->ASR and video<->caption).
 
@@ -45,6 +54,7 @@ def omnisource_loss(
         texts: Source name -> (text embeddings (n, D), LongTensor (n,) of the rows of ``video`` they describe).
         logit_scale: Log inverse temperature (scalar).
         weights: Source name -> weight; a source without a weight raises.
+        same_text: Source name -> bool (n, n) of duplicate texts, left out as negatives (see ``contrastive_loss``).
 
     Returns:
         ``(total, per_source)``; ``per_source`` holds the unweighted loss of every source used.
@@ -59,7 +69,8 @@ def omnisource_loss(
             raise ValueError(f"no loss weight for text source {name!r}; weights given for {sorted(weights)}")
         if rows.numel() < 2:
             continue
-        parts[name] = contrastive_loss(video[rows], emb, logit_scale)
+        same = same_text.get(name) if same_text else None
+        parts[name] = contrastive_loss(video[rows], emb, logit_scale, same_text=same)
         total = total + weights[name] * parts[name]
     if not parts:
         raise ValueError("no text source has two or more pairs in this batch; nothing to contrast")

@@ -149,13 +149,14 @@ def training_step(
     with autocast:
         video = model.encode_video(x).float()
         text = model.encode_text(all_texts).float()  # one pass for every source
-    per_source, start = {}, 0
+    per_source, same_text, start = {}, {}, 0
     for k in names:
         n = len(texts[k][0])
         rows = torch.as_tensor(list(texts[k][1]), dtype=torch.int64, device=device)
         per_source[k] = (text[start : start + n], rows)
+        same_text[k] = _same_text(texts[k][0])
         start += n
-    loss, parts = omnisource_loss(video, per_source, model.logit_scale, loss_weights)
+    loss, parts = omnisource_loss(video, per_source, model.logit_scale, loss_weights, same_text=same_text)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
@@ -168,6 +169,13 @@ def training_step(
     out = {"loss": float(loss.detach()), "grad_norm": float(grad_norm)}
     out.update({f"loss_{k}": float(v.detach()) for k, v in parts.items()})
     return out
+
+
+def _same_text(texts: Sequence[str]) -> torch.Tensor:
+    # (n, n) bool: True where two texts are the same string (their clips are not each other's negatives).
+    ids = {}
+    codes = torch.tensor([ids.setdefault(t, len(ids)) for t in texts])
+    return codes[:, None] == codes[None, :]
 
 
 def train_retriever(

@@ -33,6 +33,26 @@ def test_loss_matches_hand_computation():
     assert contrastive_loss(eye, eye, torch.tensor(0.0)).item() == pytest.approx(math.log(1 + math.exp(-1)))
 
 
+def test_duplicate_texts_are_not_negatives_of_each_other():
+    v, t = _unit(4), _unit(4)
+    scale = torch.tensor(math.log(10.0))
+    same = torch.zeros(4, 4, dtype=torch.bool)
+    same[0, 2] = same[2, 0] = True  # clips 0 and 2 carry the same caption
+    logits = scale.exp() * v @ t.T
+    target = torch.arange(4)
+    want = 0.0
+    for m in (logits, logits.T):  # by hand: drop the pair (0, 2) from rows 0 and 2 of each direction
+        rows = [F.cross_entropy(m[i][[j for j in range(4) if not same[i, j]]][None],
+                                torch.tensor([[j for j in range(4) if not same[i, j]].index(i)])) for i in range(4)]
+        want += torch.stack(rows).mean() / 2
+    got = contrastive_loss(v, t, scale, same_text=same)
+    torch.testing.assert_close(got, want)
+    assert not torch.isclose(got, contrastive_loss(v, t, scale))  # the masking changed the loss
+    # The omnisource sum passes a source's duplicates on.
+    _, parts = omnisource_loss(v, {"caption": (t, torch.arange(4))}, scale, {"caption": 1.0}, same_text={"caption": same})
+    torch.testing.assert_close(parts["caption"], got)
+
+
 def test_omnisource_weights_and_subsets():
     v = _unit(4)
     scale = torch.tensor(2.0)
