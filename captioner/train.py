@@ -271,7 +271,7 @@ def _encoder_key(model: Captioner) -> str:
     digest.update(f"{model.config.vision_layers}|{model.num_frames}|{model.kind}".encode())
     for name, t in sorted(model.encoder.state_dict().items()):
         digest.update(name.encode())
-        digest.update(t.float().cpu().numpy()[:64].tobytes())
+        digest.update(t.float().cpu().reshape(-1).numpy()[:64].tobytes())  # 0-d buffers too (BatchNorm counts)
     return digest.hexdigest()[:12]
 
 

@@ -12,21 +12,23 @@ from retrieval import apply_overrides, config_from_dict, config_to_dict, get_mod
 
 
 def test_registry_lists_the_shipped_configs():
-    assert list_models() == ["clipvip-b16", "clipvip-b32", "tiny", "tiny-meanp", "tiny-vertical", "tiny-vertical-small"]
+    assert list_models() == ["clipvip-b16", "clipvip-b32", "tiny", "tiny-crop", "tiny-meanp"]
 
 
-def test_vertical_configs_differ_from_tiny_only_in_frame_size():
-    tiny = config_to_dict(get_model_config("tiny"))
-    for name, hw, grid in (("tiny-vertical", (176, 96), (11, 6)), ("tiny-vertical-small", (112, 64), (7, 4))):
-        cfg = get_model_config(name)
-        v = cfg.vision
-        assert v.image_size == hw and v.image_hw == hw and v.grid_hw == grid and v.num_patches == grid[0] * grid[1]
-        d = config_to_dict(cfg)
-        assert d["vision"].pop("image_size") == hw and d.pop("name") == name
-        assert d == {k: v for k, v in tiny.items() if k != "name"} | {"vision": _without(tiny["vision"], "image_size")}
-        assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg  # JSON list -> (H, W) tuple
-    square = get_model_config("tiny").vision
-    assert square.image_size == 96 and square.image_hw == (96, 96) and square.grid_hw == (6, 6)
+def test_tiny_sees_the_whole_vertical_frame_and_tiny_crop_differs_only_in_frame_size_and_stem():
+    tiny = get_model_config("tiny")
+    v = tiny.vision
+    assert v.image_size == (112, 64) and v.grid_hw == (7, 4) and v.num_patches == 28 and v.stem == "conv"
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(tiny)))) == tiny  # JSON list -> (H, W) tuple
+    crop = get_model_config("tiny-crop")
+    assert crop.vision.image_hw == (96, 96) and crop.vision.grid_hw == (6, 6) and crop.vision.stem == "patch"
+    a, b = config_to_dict(tiny), config_to_dict(crop)
+    for d in (a, b):
+        d.pop("name")
+        d["vision"] = _without(_without(d["vision"], "image_size"), "stem")
+    assert a == b
+    meanp = get_model_config("tiny-meanp").vision
+    assert meanp.head == "meanp" and meanp.image_hw == v.image_hw and meanp.stem == v.stem
 
 
 def _without(d: dict, key: str) -> dict:
