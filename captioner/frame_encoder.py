@@ -2,7 +2,8 @@
 
 Default weights: the trained retriever's vision tower, passed in by the caller as the ``visual.*`` tensors of its
 ``model.safetensors`` (the captioner never imports ``retrieval``). The retriever-only parameters (video proxies,
-temporal embedding) are dropped: here every frame runs alone through the plain ViT, CLS token included.
+temporal embedding) are dropped: here every frame runs alone through the plain ViT, CLS token included; that CLS
+token is the retriever's trained video proxy 0 (the retriever's own CLS token is never trained).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def vision_state_from_checkpoint(state_dict: Mapping[str, torch.Tensor], prefix:
     }
     if not out:
         raise ValueError(f"no vision weights under prefix {prefix!r}; pass the prefix the checkpoint uses")
+    proxies = state_dict.get(f"{prefix}video_proxy.tokens")
+    if proxies is not None:
+        # The retriever never trains its CLS token (video proxy 0 takes its place and its position). Put the trained
+        # proxy 0 in the CLS slot, so the patch tokens attend to a token the ViT was trained with, not a random one.
+        out["class_embedding"] = proxies[0].clone()
     return out
 
 

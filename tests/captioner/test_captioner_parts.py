@@ -23,10 +23,16 @@ def test_registry_lists_the_agreed_models():
 
 
 def test_frame_encoder_loads_retriever_keys_and_returns_last_layers():
-    state = vision_state_from_checkpoint(vision_checkpoint())
+    checkpoint = vision_checkpoint()
+    checkpoint["visual.video_proxy.tokens"] = torch.randn(4, 32)
+    state = vision_state_from_checkpoint(checkpoint)
     assert not any(k.startswith(("video_proxy", "temporal_embedding", "text")) for k in state)
+    # The retriever's untrained CLS token is replaced by its trained video proxy 0.
+    assert torch.equal(state["class_embedding"], checkpoint["visual.video_proxy.tokens"][0])
+    assert not torch.equal(state["class_embedding"], checkpoint["visual.class_embedding"])
     enc = FrameEncoder(vision_config=VISION, num_layers=2, state_dict=state)
     assert torch.equal(enc.vit.conv1.weight, state["conv1.weight"])
+    assert torch.equal(enc.vit.class_embedding, checkpoint["visual.video_proxy.tokens"][0])
     out = enc(torch.randn(2, 3, 3, 32, 32))
     assert out.shape == (2, 2, 3, 1 + 16, 32)  # (B, K, T, 1 + L, D)
     assert not any(p.requires_grad for p in enc.parameters())
