@@ -37,8 +37,9 @@ def shrink(config: RetrieverConfig | str, **overrides) -> RetrieverConfig:
 
 
 def open_clip_text_config(name: str = "tiny", **overrides) -> RetrieverConfig:
-    """Small config with an open_clip text tower (no MiniLM load, for tests that do not need it)."""
-    vision = {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "heads": 2, "num_frames": 3}
+    """Small config with an open_clip text tower (no MiniLM load, for tests that do not need it) and open_clip's
+    patchify stem, so that open_clip ViT weights load into it (``vision={"stem": "conv"}`` for the conv stem)."""
+    vision = {"image_size": 32, "patch_size": 8, "stem": "patch", "width": 64, "layers": 2, "heads": 2, "num_frames": 3}
     vision.update(overrides.pop("vision", {}))
     text = {"tower": "open_clip", "width": 64, "heads": 2, "layers": 1, "freeze": False}
     text.update(overrides.pop("text", {}))
