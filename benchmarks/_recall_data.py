@@ -3,6 +3,8 @@ matrices from the published FAISS index or from exact search."""
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,11 +67,21 @@ def missing_text_message(text_type: str, split: str) -> str:
     return f"no ASR transcripts for split {split!r}: ingest with ASR on (`adsearch ingest SOURCE`, without --no-asr)"
 
 
+def _current_captioner_id(ws: Workspace, text_type: str) -> str | None:
+    # The model id recorded in models/captioner-<type>/config.json (what `adsearch caption` writes as the source).
+    try:
+        return json.loads((ws.models_dir / f"captioner-{text_type}" / "config.json").read_text()).get("model_id")
+    except (OSError, ValueError):
+        return None
+
+
 def load_gallery(ws: Workspace, split: str) -> Gallery:
     """The clips of ``split`` (ok videos of catalogs not retired) and one query set per text type.
 
-    For a generated type (general, fine) with several captioner sources, the source that covers most clips is used
-    (ties: the alphabetically last). A type without texts is listed in ``missing`` with the command producing it.
+    For a generated type (general, fine) with several captioner sources, the texts of the workspace's current
+    captioner (``models/captioner-<type>``) are used when it wrote any, so a retrained captioner is scored rather
+    than the one before it; otherwise the source that covers most clips (ties: the alphabetically last). A type
+    without texts is listed in ``missing`` with the command producing it.
 
     Raises:
         FileNotFoundError: No catalog in the workspace.
@@ -104,7 +116,8 @@ def load_gallery(ws: Workspace, split: str) -> Gallery:
         if not by_source:
             gallery.missing[text_type] = missing_text_message(text_type, split)
             continue
-        source = max(by_source, key=lambda s: (len(by_source[s]), s))
+        current = _current_captioner_id(ws, text_type) if generated else None
+        source = max(by_source, key=lambda s: (s == current, len(by_source[s]), s))
         texts = by_source[source]
         gallery.queries[text_type] = (list(texts.values()), np.array([position[c] for c in texts], dtype=np.int64))
         gallery.sources[text_type] = source if generated or len(by_source) == 1 else ", ".join(sorted(by_source))

@@ -84,6 +84,32 @@ def test_missing_captions_and_index_name_the_commands(
     assert "adsearch index build" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_the_current_captioners_texts_are_scored_when_an_older_captioner_covers_more_clips(
+    search_ws: Workspace, tmp_path: Path
+) -> None:
+    from benchmarks._recall_data import load_gallery
+    from indexer.catalog import open_catalog
+
+    ws = _copy(search_ws, tmp_path / "ws")
+    with open_catalog(ws.catalog_path) as cat:
+        (clip_id,) = cat.query(
+            "SELECT t.clip_id FROM texts t JOIN clips USING (clip_id) JOIN videos v USING (video_id) "
+            "WHERE t.kind = 'fine' AND t.source = ? AND v.split = 'test' LIMIT 1",
+            [STAND_IN_SOURCE],
+        )
+        cat.con.execute(
+            "INSERT INTO texts (clip_id, kind, text, source) VALUES (?, 'fine', 'a retrained description', 'tiny-fine-new')",
+            [clip_id["clip_id"]],
+        )
+    assert load_gallery(ws, "test").sources["fine"] == STAND_IN_SOURCE  # no current captioner: most clips win
+    model_dir = ws.models_dir / "captioner-fine"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.json").write_text(json.dumps({"model_id": "tiny-fine-new"}))
+    gallery = load_gallery(ws, "test")
+    assert gallery.sources["fine"] == "tiny-fine-new"
+    assert gallery.queries["fine"][0] == ["a retrained description"]
+
+
 def test_help_documents_every_option() -> None:
     text = build_parser().format_help()
     for option in (
