@@ -160,11 +160,12 @@ def _search_tab(service: _Service, choices: dict[str, list[str]]) -> None:
 
 
 def _compare_tab(service: _Service) -> None:
-    from adsearch.app_compare import compare_choices, compare_clip
+    from adsearch.app_compare import another_choice, compare_choices, compare_clip
 
     choices = compare_choices(service.ws)
     with gr.Row():
-        pick = gr.Dropdown(choices, label="Test clip", elem_id="compare-pick", scale=4)
+        # No clip preselected: Gradio's default would select the first one without comparing it.
+        pick = gr.Dropdown(choices, value=None, label="Test clip", elem_id="compare-pick", scale=4)
         rand = gr.Button("Random clip", elem_id="compare-random", scale=1)
     status = gr.Markdown(elem_id="compare-status")
     columns: list[Any] = []  # per side (general, fine): its markdown and its top-5 gallery
@@ -191,9 +192,16 @@ def _compare_tab(service: _Service) -> None:
         tops = [gallery_items(s.top, service.scratch) if s.top else None for s in sides]
         return result.summary(), sides[0].markdown(), tops[0], sides[1].markdown(), tops[1]
 
+    @_user_errors(6, message_at=1)
+    def run_random(current: str | None) -> tuple:
+        # Sets the dropdown and compares in one event: a value set by a handler is not a user's `input`.
+        choice = another_choice(choices, current, rng)
+        return choice, *run_compare(choice)
+
+    rng = random.Random()
     outputs = [status, *columns]
-    pick.change(run_compare, [pick], outputs)
-    rand.click(lambda: random.choice(choices) if choices else None, None, [pick])
+    pick.input(run_compare, [pick], outputs)
+    rand.click(run_random, [pick], [pick, *outputs])
 
 
 def _catalog_tab(service: _Service, model: str) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from adsearch.workspace import Workspace
 
-__all__ = ["COMPARE_SPLIT", "TOP_N", "CompareResult", "Side", "compare_choices", "compare_clip"]
+__all__ = ["COMPARE_SPLIT", "TOP_N", "CompareResult", "Side", "another_choice", "compare_choices", "compare_clip"]
 
 COMPARE_SPLIT = "test"
 TOP_N = 5
@@ -66,6 +67,18 @@ def compare_choices(ws: Workspace, split: str = COMPARE_SPLIT, limit: int = 2000
             [split, limit],
         )
     return [f"{r['clip_id']} · {r['industry']} / {r['what']} · shot {r['shot_index']}" for r in rows]
+
+
+def another_choice(choices: list[str], current: str | None, rng: random.Random) -> str:
+    """A random label of ``choices`` other than ``current`` (``current`` itself only when it is the only one).
+
+    Raises:
+        ValueError: There are no choices (no clips in the compared split).
+    """
+    if not choices:
+        raise ValueError(f"no {COMPARE_SPLIT} clips to compare: ingest a catalog first (`adsearch ingest`)")
+    others = [c for c in choices if c != current]
+    return rng.choice(others or choices)
 
 
 def _generated_texts(ws: Workspace, clip_id: int) -> tuple[str, dict[str, tuple[str, str]]]:

@@ -4,7 +4,6 @@ matrices from the published FAISS index or from exact search."""
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -89,7 +89,11 @@ def conv_stem(width: int, patch_size: int) -> nn.Sequential:
     c_in = 3
     for i in range(n):
         c_out = width >> (n - 1 - i)
-        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
         c_in = c_out
     return nn.Sequential(*layers, nn.Conv2d(c_in, width, 1))
 

@@ -1,4 +1,7 @@
-"""CLIP-ViP building blocks that depend on torch only: video proxies, temporal embedding, proxy-guided attention (as a mask and in batched form)."""
+"""CLIP-ViP building blocks that depend on torch only.
+
+Video proxies, the temporal embedding, and proxy-guided attention (as a mask and in batched form).
+"""
 
 from .attention_mask import proxy_attention_allowed, proxy_attention_mask
 from .conv_stem import conv_stem

@@ -27,12 +27,18 @@ def conv_stem(width: int, patch_size: int) -> nn.Sequential:
     if patch_size < 2 or 1 << n != patch_size:
         raise ValueError(f"the conv stem needs a power-of-two patch_size >= 2, got {patch_size}")
     if width % (1 << (n - 1)):
-        raise ValueError(f"the conv stem needs width divisible by {1 << (n - 1)} for patch_size {patch_size}, got {width}")
+        raise ValueError(
+            f"the conv stem needs width divisible by {1 << (n - 1)} for patch_size {patch_size}, got {width}"
+        )
     layers: list[nn.Module] = []
     c_in = 3
     for i in range(n):
         c_out = width >> (n - 1 - i)
-        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
         c_in = c_out
     layers.append(nn.Conv2d(c_in, width, 1))
     return nn.Sequential(*layers)

@@ -57,7 +57,9 @@ def proxy_guided_block(block: nn.Module, x: torch.Tensor, num_proxies: int, num_
     return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
-def proxy_guided_transformer(transformer: nn.Module, x: torch.Tensor, num_proxies: int, num_frames: int) -> torch.Tensor:
+def proxy_guided_transformer(
+    transformer: nn.Module, x: torch.Tensor, num_proxies: int, num_frames: int
+) -> torch.Tensor:
     """All blocks of an open_clip ``Transformer`` (batch first) in the batched proxy-guided form."""
     if not getattr(transformer, "batch_first", True):
         raise ValueError("the batched proxy-guided form needs a batch-first open_clip Transformer")

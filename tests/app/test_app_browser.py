@@ -97,9 +97,16 @@ def test_search_then_compare_in_chromium(app_url, tmp_path: Path) -> None:
         assert "score" in page.inner_text("#clip-details")
 
         page.get_by_role("tab", name="Compare").click()
-        page.click("#compare-random")
-        page.wait_for_selector("#compare-fine :text('rank of this clip'), #compare-fine :text('not in the top')")
-        assert "General caption" in page.inner_text("#compare-general")
+        assert page.input_value("#compare-pick input") == "", "no clip is preselected without its comparison"
+        expect, shown = playwright.expect, []
+        for _ in range(3):  # every press compares a clip other than the one shown
+            page.click("#compare-random")
+            picked = page.locator("#compare-pick input")
+            expect(picked).not_to_have_value(shown[-1] if shown else "")
+            shown.append(picked.input_value())
+            expect(page.locator("#compare-status")).to_contain_text(f"clip {shown[-1].split(' ', 1)[0]} (split test)")
+            page.wait_for_selector("#compare-fine :text('rank of this clip'), #compare-fine :text('not in the top')")
+            assert "General caption" in page.inner_text("#compare-general")
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert shot.stat().st_size > 10_000

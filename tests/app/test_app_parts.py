@@ -62,6 +62,21 @@ def test_compare_ranks_the_clip_with_both_texts(ws: Workspace, tmp_path: Path) -
         compare_clip(copy, open_searcher(copy), 12345)
 
 
+def test_random_clip_is_never_the_current_one() -> None:
+    import random
+
+    from adsearch.app_compare import another_choice
+
+    rng = random.Random(0)
+    choices = ["1 · a", "2 · b", "3 · c"]
+    for current in (*choices, None):
+        picks = {another_choice(choices, current, rng) for _ in range(50)}
+        assert current not in picks and picks <= set(choices) and len(picks) == (3 if current is None else 2)
+    assert another_choice(["1 · a"], "1 · a", rng) == "1 · a"  # the only clip is compared again
+    with pytest.raises(ValueError, match="no test clips"):
+        another_choice([], None, rng)
+
+
 def test_unknown_filter_value_is_a_user_error() -> None:
     from adsearch.app import FILTER_FIELDS, _filters
     from adsearch.app_views import ANY

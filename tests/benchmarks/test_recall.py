@@ -98,7 +98,8 @@ def test_the_current_captioners_texts_are_scored_when_an_older_captioner_covers_
             [STAND_IN_SOURCE],
         )
         cat.con.execute(
-            "INSERT INTO texts (clip_id, kind, text, source) VALUES (?, 'fine', 'a retrained description', 'tiny-fine-new')",
+            "INSERT INTO texts (clip_id, kind, text, source) "
+            "VALUES (?, 'fine', 'a retrained description', 'tiny-fine-new')",
             [clip_id["clip_id"]],
         )
     assert load_gallery(ws, "test").sources["fine"] == STAND_IN_SOURCE  # no current captioner: most clips win

@@ -34,7 +34,9 @@ def test_round_trip_gives_the_same_embeddings(tmp_path, kind):
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["model_id"] == model_id and meta["config"]["vision"]["num_frames"] == cfg.vision.num_frames
     size = cfg.vision.image_size
-    assert meta["config"]["vision"]["image_size"] == (list(size) if isinstance(size, tuple) else size)  # (H, W) as a list
+    assert meta["config"]["vision"]["image_size"] == (
+        list(size) if isinstance(size, tuple) else size
+    )  # (H, W) as a list
     loaded = load_checkpoint(tmp_path).eval()
     assert loaded.config == cfg and loaded.model_id == model_id
     assert loaded.config.vision.image_hw == cfg.vision.image_hw

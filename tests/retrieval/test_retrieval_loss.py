@@ -39,17 +39,23 @@ def test_duplicate_texts_are_not_negatives_of_each_other():
     same = torch.zeros(4, 4, dtype=torch.bool)
     same[0, 2] = same[2, 0] = True  # clips 0 and 2 carry the same caption
     logits = scale.exp() * v @ t.T
-    target = torch.arange(4)
     want = 0.0
     for m in (logits, logits.T):  # by hand: drop the pair (0, 2) from rows 0 and 2 of each direction
-        rows = [F.cross_entropy(m[i][[j for j in range(4) if not same[i, j]]][None],
-                                torch.tensor([[j for j in range(4) if not same[i, j]].index(i)])) for i in range(4)]
+        rows = [
+            F.cross_entropy(
+                m[i][[j for j in range(4) if not same[i, j]]][None],
+                torch.tensor([[j for j in range(4) if not same[i, j]].index(i)]),
+            )
+            for i in range(4)
+        ]
         want += torch.stack(rows).mean() / 2
     got = contrastive_loss(v, t, scale, same_text=same)
     torch.testing.assert_close(got, want)
     assert not torch.isclose(got, contrastive_loss(v, t, scale))  # the masking changed the loss
     # The omnisource sum passes a source's duplicates on.
-    _, parts = omnisource_loss(v, {"caption": (t, torch.arange(4))}, scale, {"caption": 1.0}, same_text={"caption": same})
+    _, parts = omnisource_loss(
+        v, {"caption": (t, torch.arange(4))}, scale, {"caption": 1.0}, same_text={"caption": same}
+    )
     torch.testing.assert_close(parts["caption"], got)
 
 
