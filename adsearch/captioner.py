@@ -21,6 +21,7 @@ __all__ = [
     "captioner_dir",
     "generated_texts",
     "load_trained_captioner",
+    "retriever_embedder",
     "retriever_vision",
     "run_captioner",
     "train_captioner_from_catalog",
@@ -66,6 +67,33 @@ def retriever_vision(ws: Workspace, retriever: str = "retriever-tiny") -> tuple[
         )
     meta = read_checkpoint_meta(directory)
     return dict(meta["config"]["vision"]), vision_state_from_checkpoint(load_file(str(weights)), prefix="visual.")
+
+
+def retriever_embedder(ws: Workspace, retriever: str = "retriever-tiny", device: str | None = None) -> Any:
+    """The trained retriever's video tower as a ``captioner.VideoEmbedder`` (the fine captioner's video prefix).
+
+    Raises:
+        FileNotFoundError: no retriever checkpoint there.
+    """
+    import torch
+
+    from captioner import VideoEmbedder
+    from retrieval import load_checkpoint
+
+    directory = ws.models_dir / retriever
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no retriever checkpoint at {directory}; the fine captioner reads its video embeddings: "
+            "run `adsearch train-retriever` first"
+        )
+    model = load_checkpoint(directory, map_location=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.eval()
+
+    def embed(frames: Any) -> torch.Tensor:
+        with torch.no_grad():
+            return model.encode_video(model.preprocess(frames))
+
+    return VideoEmbedder(embed, model.model_id, model.embed_dim)
 
 
 def caption_items(ws: Workspace, splits: Sequence[str] | None) -> list:
@@ -151,7 +179,7 @@ def train_captioner_from_catalog(
         FileNotFoundError: no catalog or no retriever checkpoint.
         ValueError: unknown kind or model, no train clips, unknown ablation switch.
     """
-    from captioner import CaptionTrainConfig, create_captioner, list_models, train_captioner
+    from captioner import CaptionTrainConfig, create_captioner, get_model_config, list_models, train_captioner
 
     t0 = time.perf_counter()
     _check_kind(kind)
@@ -164,7 +192,14 @@ def train_captioner_from_catalog(
     items = caption_items(ws, ["train"])
     vision_config, vision_state = retriever_vision(ws, retriever)
     texts = [t for it in items for t in (it.reference, it.general) if t]
-    net = create_captioner(model, vision_config=vision_config, vision_state_dict=vision_state, tokenizer_texts=texts)
+    embedder = retriever_embedder(ws, retriever, device) if get_model_config(model).video_prefix_tokens else None
+    net = create_captioner(
+        model,
+        vision_config=vision_config,
+        vision_state_dict=vision_state,
+        tokenizer_texts=texts,
+        video_embedder=embedder,
+    )
     cfg = CaptionTrainConfig(  # None takes the model config's recipe
         epochs=epochs,
         batch_size=batch_size,
@@ -178,12 +213,15 @@ def train_captioner_from_catalog(
     return CaptionerRun(out_dir, result.model_id, time.perf_counter() - t0, result.log)
 
 
-def load_trained_captioner(ws: Workspace, kind: str, name: str | None = None, device: str | None = None) -> Any:
-    """Load the ``kind`` captioner checkpoint of the workspace.
+def load_trained_captioner(
+    ws: Workspace, kind: str, name: str | None = None, device: str | None = None, retriever: str = "retriever-tiny"
+) -> Any:
+    """Load the ``kind`` captioner checkpoint of the workspace (with its video embedder, the retriever
+    ``models/<retriever>``, when the captioner reads video embeddings).
 
     Raises:
-        FileNotFoundError: no checkpoint there (the message names the command that trains it).
-        ValueError: the checkpoint is a captioner of the other kind.
+        FileNotFoundError: no checkpoint there (the message names the command that trains it), or no retriever.
+        ValueError: the checkpoint is a captioner of the other kind, or was trained on another retriever.
     """
     from captioner import load_captioner
 
@@ -197,6 +235,11 @@ def load_trained_captioner(ws: Workspace, kind: str, name: str | None = None, de
     net = load_captioner(directory, map_location=device or "cpu")
     if net.kind != kind:
         raise ValueError(f"{directory} holds a {net.kind} captioner, not a {kind} one; pass --kind {net.kind}")
+    if net.video_prefix is not None:
+        try:
+            net.attach_video_embedder(retriever_embedder(ws, retriever, device))
+        except ValueError as e:
+            raise ValueError(f"{e}: `adsearch train-captioner --kind {kind}`") from e
     return net
 
 
@@ -222,19 +265,22 @@ def caption_catalog(
     model_name: str | None = None,
     device: str | None = None,
     progress: bool = True,
+    retriever: str = "retriever-tiny",
 ) -> Any:
     """Caption the catalog's clips of ``split`` (None: every split) with the trained ``kind`` captioner.
 
     Each caption is written as a ``texts`` row ``(clip_id, kind, text, model_id)``, batch by batch, so a killed run
     resumes: clips that already hold a ``kind`` text from this model id are skipped. A clip whose frames cannot be
-    read is reported in the summary and the rest goes on.
+    read is reported in the summary and the rest goes on. ``retriever`` names the retriever checkpoint whose video
+    embeddings a fine captioner with a video prefix reads (the one it was trained with).
 
     Returns:
         The runner's ``RunSummary`` (done, skipped, failed, seconds, failures, ``line()``).
 
     Raises:
-        FileNotFoundError: no catalog or no captioner checkpoint.
-        ValueError: unknown kind, bad beam count or batch size, no clips in the split.
+        FileNotFoundError: no catalog, no captioner checkpoint, or no retriever checkpoint.
+        ValueError: unknown kind, bad beam count or batch size, no clips in the split, or a fine captioner trained
+            on another retriever.
     """
     from indexer.catalog import open_catalog
 
@@ -245,7 +291,7 @@ def caption_catalog(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if max_new_tokens is not None and max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
-    net = load_trained_captioner(ws, kind, model_name, device)
+    net = load_trained_captioner(ws, kind, model_name, device, retriever)
     items = caption_items(ws, None if split is None else [split])
     done = set(generated_texts(ws, kind, net.model_id))
 

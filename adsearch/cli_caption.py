@@ -29,12 +29,14 @@ def cmd_train_captioner(args: argparse.Namespace) -> int:
         device=args.device,
     )
     print(f"train-captioner: {run.model_id} ({args.kind}) in {run.seconds:.1f} s -> {run.checkpoint_dir}")
-    for clip_id, reference, generated in _samples(ws, args.kind, args.name, args.device):
+    for clip_id, reference, generated in _samples(ws, args.kind, args.name, args.device, args.retriever):
         print(f"  clip {clip_id}\n    reference: {reference}\n    generated: {generated}")
     return 0
 
 
-def _samples(ws: Workspace, kind: str, name: str | None, device: str | None) -> list[tuple[int, str, str]]:
+def _samples(
+    ws: Workspace, kind: str, name: str | None, device: str | None, retriever: str
+) -> list[tuple[int, str, str]]:
     """(clip id, annotated text, generated text) for the first few test clips (none when there is no test split)."""
     from adsearch.captioner import caption_items, load_trained_captioner
     from captioner import generate_captions, load_frames
@@ -43,7 +45,7 @@ def _samples(ws: Workspace, kind: str, name: str | None, device: str | None) -> 
         items = caption_items(ws, ["test"])[:SAMPLE_CLIPS]
     except ValueError:
         return []
-    net = load_trained_captioner(ws, kind, name, device)
+    net = load_trained_captioner(ws, kind, name, device, retriever)
     captions = generate_captions(net, [load_frames(net, it) for it in items])
     refs = [(it.reference if kind == "fine" else it.general) or "(none)" for it in items]
     return [(it.clip_id, ref, cap) for it, ref, cap in zip(items, refs, captions, strict=True)]
@@ -61,6 +63,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         model_name=args.name,
         device=args.device,
+        retriever=args.retriever,
     )
     for clip_id, error in summary.failures:
         print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
@@ -77,7 +80,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--retriever",
         default="retriever-tiny",
-        help="retriever whose vision tower encodes the frames (default %(default)s)",
+        help="retriever whose vision tower encodes the frames and, for fine, whose video embedding the captioner "
+        "reads (default %(default)s)",
     )
     t.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's recipe)")
     t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the model's recipe)")
@@ -93,5 +97,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: the model's)")
     c.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
     c.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default captioner-KIND)")
+    c.add_argument(
+        "--retriever",
+        default="retriever-tiny",
+        help="retriever the fine captioner was trained with; it reads its video embeddings (default %(default)s)",
+    )
     c.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
     c.set_defaults(func=cmd_caption)

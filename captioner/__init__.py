@@ -11,6 +11,7 @@ from .model import SVADVLM, Captioner, GeneralCaptioner
 from .qformer import load_blip2_qformer
 from .registry import get_model_config, list_models
 from .train import CaptionTrainConfig, CaptionTrainResult, train_captioner
+from .video_prefix import VideoEmbedder
 
 __all__ = [
     "SVADVLM",
@@ -21,6 +22,7 @@ __all__ = [
     "CaptionerConfig",
     "FrameEncoder",
     "GeneralCaptioner",
+    "VideoEmbedder",
     "config_from_dict",
     "config_to_dict",
     "create_captioner",

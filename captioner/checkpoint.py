@@ -44,6 +44,7 @@ def save_captioner(model: Captioner, directory: str | Path) -> str:
         "model_id": model.model_id,
         "config": config_to_dict(model.config),
         "vision_config": model.encoder.vision_config,
+        "video_embedder": model.video_embedder_id,  # the retriever whose embeddings the video prefix reads
     }
     save_model(model, str(directory / "model.safetensors"))
     model.tokenizer.save(str(directory / TOKENIZER_FILE))
@@ -71,4 +72,5 @@ def load_captioner(directory: str | Path, map_location: str | torch.device = "cp
     )
     load_model(model, str(directory / "model.safetensors"), strict=True, device=str(map_location))
     model.model_id = meta["model_id"]
+    model.video_embedder_id = meta.get("video_embedder")
     return model.to(map_location)

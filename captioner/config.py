@@ -60,6 +60,8 @@ class CaptionerConfig:
     prompt: str = "Describe the video."  # instruction of the description task
     max_new_tokens: int = 96  # generation length cap
     dual_alignment: bool = True  # separate ``aux`` projection for general-caption data
+    video_prefix_tokens: int = 0  # LM prefix tokens from the clip's video embedding (0: none; see video_prefix.py)
+    video_embedding_dim: int = 0  # size of that embedding; set from the attached embedder when the model is built
     qformer: QFormerConfig = field(default_factory=QFormerConfig)
     lm: LMConfig = field(default_factory=LMConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
@@ -71,6 +73,8 @@ class CaptionerConfig:
             raise ValueError(f"lm.type must be 'tiny_llama' or 'pretrained', got {self.lm.type!r}")
         if self.lm.type == "pretrained" and not self.lm.path:
             raise ValueError(f"config {self.name!r}: lm.type 'pretrained' needs lm.path (a local model directory)")
+        if self.video_prefix_tokens < 0 or self.video_embedding_dim < 0:
+            raise ValueError("video_prefix_tokens and video_embedding_dim must be >= 0")
 
 
 def config_from_dict(data: dict[str, Any], *, name: str | None = None) -> CaptionerConfig:

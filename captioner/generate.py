@@ -37,7 +37,7 @@ def generate_captions(
     was_training = model.training
     model.eval()
     try:
-        visual = model.prefix_embeds(model.encode_frames(batch))  # (B, N, E), primary alignment
+        visual = model.prefix_embeds(model.encode_frames(batch), video=model.encode_video(batch))  # (B, P+N, E)
         prompt = torch.tensor([model.bos_id, *model.encode_text(model.config.prompt)], device=visual.device)
         text = model.lm.get_input_embeddings()(prompt)[None].expand(visual.shape[0], -1, -1)
         embeds = torch.cat([visual.to(text.dtype), text], dim=1)

@@ -18,13 +18,15 @@ from .gmhra import GMHRA
 from .lm import build_lm
 from .qformer import QFormer
 from .tokenizer import BOS, EOS, PAD
+from .video_prefix import VideoEmbedder, VideoPrefix
 
 __all__ = ["SVADVLM", "Captioner", "GeneralCaptioner"]
 
 
 class Captioner(nn.Module):
     """Shared parts of both captioners. Attributes of the public API: ``model_id``, ``kind``, ``num_frames``,
-    ``image_size`` (int for square frames, else (height, width))."""
+    ``image_size`` (int for square frames, else (height, width)), and ``video_embedder`` (a
+    :class:`~captioner.video_prefix.VideoEmbedder` the caller attaches when ``config.video_prefix_tokens`` > 0)."""
 
     def __init__(
         self,
@@ -58,6 +60,20 @@ class Captioner(nn.Module):
             out_width=self.lm.get_input_embeddings().embedding_dim,
             dual=config.dual_alignment,
         )
+        self.video_prefix: VideoPrefix | None = None
+        if config.video_prefix_tokens:
+            if config.video_embedding_dim < 1:
+                raise ValueError(
+                    f"config {config.name!r} reads a video embedding (video_prefix_tokens "
+                    f"{config.video_prefix_tokens}): set video_embedding_dim to its size"
+                )
+            self.video_prefix = VideoPrefix(
+                dim=config.video_embedding_dim,
+                tokens=config.video_prefix_tokens,
+                width=self.lm.get_input_embeddings().embedding_dim,
+            )
+        self.video_embedder: VideoEmbedder | None = None  # not a module: frozen, outside, not saved
+        self.video_embedder_id: str | None = None  # the embedder trained with (set by training and loading)
 
     def _build_gmhra(self, width: int) -> nn.Module | None:
         return None
@@ -75,23 +91,74 @@ class Captioner(nn.Module):
         x = preprocess_frames(frames, vision_config=self.encoder.vision_config, device=device)
         return self.encoder(x)
 
+    def attach_video_embedder(self, embedder: VideoEmbedder) -> None:
+        """Attach the frozen clip embedder the video prefix reads.
+
+        Raises:
+            ValueError: The model has no video prefix, the embedding size differs, or the model was trained with
+                another embedder (its embeddings would mean something else to the prefix).
+        """
+        if self.video_prefix is None:
+            raise ValueError(f"captioner {self.model_id} has no video prefix (config video_prefix_tokens is 0)")
+        if embedder.dim != self.config.video_embedding_dim:
+            raise ValueError(
+                f"video embedder {embedder.model_id} gives {embedder.dim}-d embeddings; the captioner was built for "
+                f"{self.config.video_embedding_dim}"
+            )
+        if self.video_embedder_id is not None and embedder.model_id != self.video_embedder_id:
+            raise ValueError(
+                f"captioner {self.model_id} was trained on the video embeddings of {self.video_embedder_id}, not "
+                f"{embedder.model_id}; retrain the captioner on the current retriever"
+            )
+        self.video_embedder = embedder
+        self.video_embedder_id = embedder.model_id
+
+    def encode_video(self, frames: np.ndarray) -> torch.Tensor | None:
+        """uint8 frames (B, T, H, W, 3) -> the attached embedder's (B, dim) clip embeddings; None without a prefix.
+
+        Raises:
+            RuntimeError: The model reads a video embedding and no embedder is attached.
+        """
+        if self.video_prefix is None:
+            return None
+        if self.video_embedder is None:
+            raise RuntimeError(
+                "this captioner reads the retriever's video embedding: attach_video_embedder() first "
+                "(adsearch attaches the retriever the captioner was trained with)"
+            )
+        with torch.no_grad():
+            return self.video_embedder(np.asarray(frames)).float().to(next(self.parameters()).device)
+
     def visual_sequence(self, hidden: torch.Tensor) -> torch.Tensor:
         """Frozen tokens (B, K, T, 1+L, D) -> the Q-Former's encoder sequence (B, S, D)."""
         z = self.gmhra(hidden) if self.gmhra is not None else hidden[:, -1].flatten(1, 2)
         return self.ln_vision(z)
 
     def prefix_embeds(
-        self, hidden: torch.Tensor, aux_mask: torch.Tensor | None = None, rows: torch.Tensor | None = None
+        self,
+        hidden: torch.Tensor,
+        aux_mask: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
+        video: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Frozen tokens -> LM input embeddings of the visual queries (B, N, E).
+        """Frozen tokens (and video embeddings) -> the LM's visual input embeddings (B, P + N, E).
 
         ``rows`` (B,) picks, per example, its clip in ``hidden``: the Q-Former runs once per clip even when the
-        clip has several examples (description, keyword, primary and auxiliary).
+        clip has several examples (description, keyword, primary and auxiliary). ``video`` (clips, dim) feeds the
+        ``P`` video-prefix tokens placed before the N aligned queries (required when the config has a prefix).
         """
         queries = self.qformer(self.visual_sequence(hidden.float()))  # (clips, N, H)
         if rows is not None:
             queries = queries[rows]  # (B, N, H)
-        return self.align(queries, aux_mask)
+        visual = self.align(queries, aux_mask)  # (B, N, E)
+        if self.video_prefix is None:
+            return visual
+        if video is None:
+            raise ValueError("this captioner reads a video embedding per clip: pass video (see encode_video)")
+        prefix = self.video_prefix(video.float())  # (clips, P, E)
+        if rows is not None:
+            prefix = prefix[rows]
+        return torch.cat([prefix.to(visual.dtype), visual], dim=1)
 
     def token_losses(
         self,
@@ -101,14 +168,15 @@ class Captioner(nn.Module):
         aux_mask: torch.Tensor | None = None,
         rows: torch.Tensor | None = None,
         chunks: int = 1,
+        video: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Mean next-token cross-entropy over each example's target (+ EOS), shape (B,).
 
-        Sequence per example: ``[visual queries][BOS][prompt][target][EOS]``, right-padded. With ``chunks`` > 1
-        the examples are sorted by length and run through the LM in that many groups, each padded only to its own
-        longest (long descriptions and short captions in one batch then waste little on padding).
+        Sequence per example: ``[video prefix][visual queries][BOS][prompt][target][EOS]``, right-padded. With
+        ``chunks`` > 1 the examples are sorted by length and run through the LM in that many groups, each padded
+        only to its own longest (long descriptions and short captions in one batch then waste little on padding).
         """
-        visual = self.prefix_embeds(hidden, aux_mask, rows)  # (B, N, E)
+        visual = self.prefix_embeds(hidden, aux_mask, rows, video)  # (B, P + N, E)
         seqs = [[self.bos_id, *p, *t, self.eos_id] for p, t in zip(prompts, targets, strict=True)]
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         losses = visual.new_empty(len(seqs))

@@ -6,7 +6,8 @@ auxiliary description example and an auxiliary PKG example routed through the ``
 catalog every train clip has both, so each gives one primary and one auxiliary example of each task. The general
 captioner trains on the general captions only, description task only, through ``primary``.
 ``L = lambda_d * Ld + lambda_k * Lk`` with Ld, Lk the token-mean losses of the batch's examples of each task.
-Frozen ViT tokens are computed once per clip (cached on disk under ``cache_dir`` when given).
+Frozen ViT tokens (and, with a video prefix, the attached embedder's clip embedding) are computed once per clip
+(cached on disk under ``cache_dir`` when given).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def train_captioner(
     model.to(device)
 
     loader = frame_loader or (lambda item: load_frames(model, item))
-    kept, features = _frozen_features(model, items, loader, cfg.cache_dir, progress)
+    kept, features, videos = _frozen_features(model, items, loader, cfg.cache_dir, progress)
     rng = random.Random(cfg.seed)
     if not _examples(model, kept, cfg, rng):
         raise ValueError("no training examples: items need a reference (fine) or a general caption")
@@ -155,11 +156,12 @@ def train_captioner(
             clips = sorted({e.row for e in batch})
             where = {row: k for k, row in enumerate(clips)}
             hidden = features[clips].to(device, non_blocking=True)  # (clips, K, T, 1+L, D)
+            video = videos[clips].to(device) if videos is not None else None  # (clips, dim)
             rows = torch.tensor([where[e.row] for e in batch], device=device)
             aux = torch.tensor([e.aux and cfg.dual_alignment for e in batch], device=device)
             with autocast:
                 losses = model.token_losses(
-                    hidden, [e.prompt for e in batch], [e.target for e in batch], aux, rows=rows, chunks=2
+                    hidden, [e.prompt for e in batch], [e.target for e in batch], aux, rows=rows, chunks=2, video=video
                 )
             is_k = torch.tensor([e.task == "k" for e in batch], device=device)
             ld = losses[~is_k].mean() if bool((~is_k).any()) else losses.new_zeros(())
@@ -225,32 +227,45 @@ def _clip_batches(examples: list[_Example], batch_size: int, rng: random.Random)
     return [b for b in batches if b]
 
 
-def _frozen_features(model, items, loader, cache_dir, progress) -> tuple[list[CaptionItem], torch.Tensor]:
-    """Frozen ViT tokens of every readable item: (kept items, fp16 tensor (N, K, T, 1+L, D))."""
+def _frozen_features(
+    model, items, loader, cache_dir, progress
+) -> tuple[list[CaptionItem], torch.Tensor, torch.Tensor | None]:
+    """Frozen inputs of every readable item: (kept items, ViT tokens fp16 (N, K, T, 1+L, D), video embeddings
+    float32 (N, dim) or None when the model has no video prefix)."""
     cache = Path(cache_dir) if cache_dir else None
     key = _encoder_key(model)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     kept: list[CaptionItem] = []
     feats: list[torch.Tensor] = []
+    videos: list[torch.Tensor] = []
     pending: list[tuple[CaptionItem, np.ndarray]] = []
 
     def flush() -> None:
         if not pending:
             return
-        hidden = model.encode_frames(np.stack([f for _, f in pending])).half().cpu()
-        for (item, _), h in zip(pending, hidden, strict=True):
+        frames = np.stack([f for _, f in pending])
+        hidden = model.encode_frames(frames).half().cpu()
+        video = model.encode_video(frames)
+        for i, ((item, _), h) in enumerate(zip(pending, hidden, strict=True)):
             kept.append(item)
             feats.append(h)
+            tensors = {"hidden": h.contiguous()}
+            if video is not None:
+                videos.append(video[i].cpu())
+                tensors["video"] = videos[-1].contiguous()
             if cache is not None:
-                save_file({"hidden": h.contiguous()}, str(_cache_path(cache, key, item)))
+                save_file(tensors, str(_cache_path(cache, key, item)))
         pending.clear()
 
     for item in tqdm(items, desc="frozen ViT features", disable=not progress):
         path = _cache_path(cache, key, item) if cache is not None else None
         if path is not None and path.is_file():
+            cached = load_file(str(path))
             kept.append(item)
-            feats.append(load_file(str(path))["hidden"])
+            feats.append(cached["hidden"])
+            if model.video_prefix is not None:
+                videos.append(cached["video"])
             continue
         try:
             frames = loader(item)
@@ -263,12 +278,14 @@ def _frozen_features(model, items, loader, cache_dir, progress) -> tuple[list[Ca
     flush()
     if not feats:
         raise ValueError("no clip could be read; check the clips' video paths")
-    return kept, torch.stack(feats)
+    return kept, torch.stack(feats), (torch.stack(videos) if videos else None)
 
 
 def _encoder_key(model: Captioner) -> str:
     digest = hashlib.sha1(json.dumps(model.encoder.vision_config, sort_keys=True).encode())
     digest.update(f"{model.config.vision_layers}|{model.num_frames}|{model.kind}".encode())
+    if model.video_prefix is not None:  # the cached video embeddings are those of this embedder
+        digest.update(f"|video:{model.video_embedder.model_id if model.video_embedder else None}".encode())
     for name, t in sorted(model.encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(t.float().cpu().reshape(-1).numpy()[:64].tobytes())  # 0-d buffers too (BatchNorm counts)

@@ -104,3 +104,27 @@ def test_user_errors_name_the_command_to_run(
     assert "--beams must be >= 1" in capsys.readouterr().err
     assert main(["--workspace", str(tmp_path), "caption", "--kind", "general"]) == 2
     assert "run `adsearch train-captioner --kind general` first" in capsys.readouterr().err
+
+
+def test_fine_captioner_reads_the_retrievers_embeddings_and_refuses_another_retriever(
+    trained: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from retrieval import create_model, load_checkpoint, save_checkpoint
+    from tests.retrieval.retrieval_helpers import open_clip_text_config
+
+    ws, _ = trained
+    w = Workspace(ws)
+    meta = json.loads((w.models_dir / "captioner-fine" / "config.json").read_text())
+    retriever_id = load_checkpoint(w.models_dir / "retriever-tiny").model_id
+    assert meta["video_embedder"] == retriever_id and meta["config"]["video_prefix_tokens"] > 0
+    assert json.loads((w.models_dir / "captioner-general" / "config.json").read_text())["video_embedder"] is None
+
+    other = create_model(open_clip_text_config(vision={"num_frames": 4}))  # a retrained retriever: new weights
+    save_checkpoint(other, w.models_dir / "retriever-other")
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--retriever", "retriever-other", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert f"trained on the video embeddings of {retriever_id}" in err
+    assert "`adsearch train-captioner --kind fine`" in err
+    assert "Traceback" not in err

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from open_clip.transformer import VisionTransformer
 
-from captioner import CaptionItem, create_captioner, vision_state_from_checkpoint
+from captioner import CaptionItem, VideoEmbedder, create_captioner, get_model_config, vision_state_from_checkpoint
 from media import write_video
 from tests.retrieval.retrieval_helpers import COLOURS, DIRECTIONS, render_clip
 
@@ -32,9 +32,27 @@ def vision_checkpoint() -> dict[str, torch.Tensor]:
     return state
 
 
+def colour_embedder(dim: int = 8, model_id: str = "colour-embedder-0") -> VideoEmbedder:
+    """A frozen stand-in for the retriever's video tower: the clip's mean RGB through a fixed linear map, L2-normed.
+
+    It is a real embedding of the frames (clips of different colours get different vectors), small enough for
+    unit tests; the adsearch tests attach a trained tiny retriever instead.
+    """
+    weight = torch.randn(3, dim, generator=torch.Generator().manual_seed(sum(map(ord, model_id))))
+
+    def embed(frames) -> torch.Tensor:
+        mean_rgb = torch.as_tensor(frames).float().mean(dim=(1, 2, 3)) / 255.0  # (B, 3)
+        return torch.nn.functional.normalize((mean_rgb - 0.5) @ weight, dim=-1)
+
+    return VideoEmbedder(embed, model_id, dim)
+
+
 def small_captioner(name: str = "tiny-fine", texts: list[str] | None = None, **overrides):
-    """``name`` shrunk to test size, with the vision tower of :func:`vision_checkpoint`."""
+    """``name`` shrunk to test size, with the vision tower of :func:`vision_checkpoint` (and, when the config has a
+    video prefix, :func:`colour_embedder` as its video embedder)."""
     params = {**SMALL, **overrides}
+    if get_model_config(name).video_prefix_tokens and params.get("video_prefix_tokens", 1):
+        params.setdefault("video_embedder", colour_embedder())
     if name.endswith("general"):
         params["num_frames"] = 1
         params["vision_layers"] = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -105,12 +106,15 @@ def test_full_model_backward_reaches_trained_parts_only(name):
     k, t = (2, 4) if name == "tiny-fine" else (1, 1)
     assert hidden.shape == (2, k, t, 17, 32)
     prompt = model.encode_text("a red square")
-    losses = model.token_losses(hidden, [prompt, prompt], [model.encode_text("moves left"), [5]])
+    video = model.encode_video(frames)  # the fine model reads a video embedding, the general one none
+    assert (video is None) == (name == "tiny-general")
+    losses = model.token_losses(hidden, [prompt, prompt], [model.encode_text("moves left"), [5]], video=video)
     assert losses.shape == (2,) and torch.isfinite(losses).all()
     losses.sum().backward()
     trained = dict(model.trainable_parameters())
     assert not any(n.startswith("encoder.") for n in trained)
-    prefixes = ["qformer.", "align.primary", "lm.", "ln_vision"] + (["gmhra."] if name == "tiny-fine" else [])
+    prefixes = ["qformer.", "align.primary", "lm.", "ln_vision"]
+    prefixes += ["gmhra.", "video_prefix."] if name == "tiny-fine" else []
     for prefix in prefixes:
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for n, p in trained.items() if n.startswith(prefix))
     assert (model.gmhra is None) == (name == "tiny-general")
@@ -136,3 +140,39 @@ def test_create_captioner_loads_blip2_qformer_weights_from_config(tmp_path):
     assert torch.equal(model.qformer.query_tokens, weights["query_tokens"])
     with pytest.raises(FileNotFoundError, match="BLIP-2 weights"):
         small_captioner("tiny-fine", qformer={**SMALL["qformer"], "pretrained": str(tmp_path / "missing")})
+
+
+def test_video_prefix_leads_the_lm_input_and_only_it_reads_the_embedding():
+    model = small_captioner("tiny-fine").eval()  # no dropout: the two passes must be comparable
+    p, n = model.config.video_prefix_tokens, model.config.qformer.num_queries
+    frames = torch.randint(0, 255, (2, model.num_frames, 32, 32, 3), dtype=torch.uint8)
+    hidden, video = model.encode_frames(frames), model.encode_video(frames)
+    assert video.shape == (2, 8) and p == 4
+    visual = model.prefix_embeds(hidden, video=video)
+    assert visual.shape == (2, p + n, model.lm.get_input_embeddings().embedding_dim)
+    swapped = model.prefix_embeds(hidden, video=video.flip(0))
+    assert torch.equal(swapped[:, p:], visual[:, p:])  # the queries do not see the embedding
+    assert torch.allclose(swapped[:, :p], visual.flip(0)[:, :p]) and not torch.allclose(swapped[0, :p], visual[0, :p])
+    with pytest.raises(ValueError, match="pass video"):
+        model.prefix_embeds(hidden)
+
+
+def test_video_embedder_is_required_checked_and_pinned():
+    from tests.captioner.captioner_helpers import colour_embedder
+
+    with pytest.raises(ValueError, match="pass video_embedder"):
+        small_captioner("tiny-fine", video_embedder=None)
+    plain = small_captioner("tiny-fine", video_prefix_tokens=0, video_embedder=None)
+    assert plain.video_prefix is None and plain.encode_video(np.zeros((1, 4, 32, 32, 3), np.uint8)) is None
+    with pytest.raises(ValueError, match="no video prefix"):
+        plain.attach_video_embedder(colour_embedder())
+
+    model = small_captioner("tiny-fine")
+    assert model.video_embedder_id == "colour-embedder-0"
+    with pytest.raises(ValueError, match="16-d embeddings"):
+        model.attach_video_embedder(colour_embedder(dim=16))
+    with pytest.raises(ValueError, match="retrain the captioner"):  # trained on another embedder's vectors
+        model.attach_video_embedder(colour_embedder(model_id="colour-embedder-1"))
+    model.video_embedder = None
+    with pytest.raises(RuntimeError, match="attach_video_embedder"):
+        model.encode_video(np.zeros((1, 4, 32, 32, 3), np.uint8))

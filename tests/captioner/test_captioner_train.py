@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from captioner import CaptionTrainConfig, generate_captions, load_captioner, load_frames, train_captioner
-from tests.captioner.captioner_helpers import small_captioner, write_clips
+from tests.captioner.captioner_helpers import colour_embedder, small_captioner, write_clips
 
 
 def _config(epochs: int, cache_dir=None) -> CaptionTrainConfig:
@@ -56,6 +56,10 @@ def test_greedy_is_deterministic_and_checkpoint_round_trip_is_identical(trained,
     assert len(first) == 4 and all(isinstance(c, str) for c in first)
     loaded = load_captioner(root / "ckpt")
     assert loaded.model_id == model.model_id and loaded.kind == "fine" and loaded.num_frames == 4
+    assert loaded.video_embedder_id == "colour-embedder-0" and loaded.video_embedder is None
+    with pytest.raises(RuntimeError, match="attach_video_embedder"):
+        generate_captions(loaded, frames)
+    loaded.attach_video_embedder(colour_embedder())
     assert generate_captions(loaded, frames) == first
     beams = generate_captions(loaded, frames, num_beams=3, max_new_tokens=6)
     assert len(beams) == 4 and all(len(loaded.encode_text(c)) <= 6 for c in beams)
