@@ -164,8 +164,10 @@ def train_captioner(
                     hidden, [e.prompt for e in batch], [e.target for e in batch], aux, rows=rows, chunks=2, video=video
                 )
             is_k = torch.tensor([e.task == "k" for e in batch], device=device)
-            ld = losses[~is_k].mean() if bool((~is_k).any()) else losses.new_zeros(())
-            lk = losses[is_k].mean() if bool(is_k.any()) else losses.new_zeros(())
+            # Each example's token-mean loss, weighted by its target length: Ld and Lk are token means over the
+            # batch, so a 60-word description weighs more than a 5-word caption.
+            n_tokens = torch.tensor([len(e.target) + 1 for e in batch], device=device, dtype=losses.dtype)
+            ld, lk = (_weighted_mean(losses, n_tokens, m) for m in (~is_k, is_k))
             loss = cfg.lambda_d * ld + cfg.lambda_k * lk
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -186,6 +188,14 @@ def train_captioner(
     seconds = time.perf_counter() - start
     logger.info("trained captioner %s on %d clips in %.1f s", model_id, len(kept), seconds)
     return CaptionTrainResult(model_id=model_id, seconds=seconds, log=log)
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of ``values[mask]`` (zero when the mask is empty)."""
+    if not bool(mask.any()):
+        return values.new_zeros(())
+    w = weights[mask]
+    return (values[mask] * w).sum() / w.sum()
 
 
 def _examples(model: Captioner, items: list[CaptionItem], cfg: CaptionTrainConfig, rng: random.Random) -> list:

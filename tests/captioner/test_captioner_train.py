@@ -86,3 +86,14 @@ def test_no_examples_is_a_clear_error(clips, tmp_path):
     bare = [clips[0].__class__(clip_id=1, path=clips[0].path, start_s=0.0, end_s=1.0)]
     with pytest.raises(ValueError, match="no training examples"):
         train_captioner(model, bare, CaptionTrainConfig(epochs=1), tmp_path / "x")
+
+
+def test_task_losses_are_token_means_over_the_batch():
+    from captioner.train import _weighted_mean
+
+    losses = torch.tensor([1.0, 4.0, 2.0, 8.0])  # per-example token means
+    tokens = torch.tensor([60.0, 5.0, 2.0, 1.0])  # target lengths (+ EOS)
+    desc = torch.tensor([True, True, False, False])
+    assert torch.isclose(_weighted_mean(losses, tokens, desc), torch.tensor((60 * 1.0 + 5 * 4.0) / 65))
+    assert torch.isclose(_weighted_mean(losses, tokens, ~desc), torch.tensor((2 * 2.0 + 8.0) / 3))
+    assert _weighted_mean(losses, tokens, torch.zeros(4, dtype=torch.bool)) == 0
