@@ -58,15 +58,21 @@ def retriever_vision(ws: Workspace, retriever: str = "retriever-tiny") -> tuple[
     from captioner import vision_state_from_checkpoint
     from retrieval import read_checkpoint_meta
 
+    directory = _retriever_dir(ws, retriever)
+    meta = read_checkpoint_meta(directory)
+    weights = load_file(str(directory / "model.safetensors"))
+    return dict(meta["config"]["vision"]), vision_state_from_checkpoint(weights, prefix="visual.")
+
+
+def _retriever_dir(ws: Workspace, retriever: str) -> Path:
+    """``<workspace>/models/<retriever>``, or FileNotFoundError naming the command that trains it."""
     directory = ws.models_dir / retriever
-    weights = directory / "model.safetensors"
-    if not (directory / "config.json").is_file() or not weights.is_file():
+    if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
         raise FileNotFoundError(
             f"no retriever checkpoint at {directory}; the captioners use its vision tower: "
             f"run `adsearch train-retriever` first (or pass the name of another one under {ws.models_dir})"
         )
-    meta = read_checkpoint_meta(directory)
-    return dict(meta["config"]["vision"]), vision_state_from_checkpoint(load_file(str(weights)), prefix="visual.")
+    return directory
 
 
 def retriever_embedder(ws: Workspace, retriever: str = "retriever-tiny", device: str | None = None) -> Any:
@@ -80,12 +86,7 @@ def retriever_embedder(ws: Workspace, retriever: str = "retriever-tiny", device:
     from captioner import VideoEmbedder
     from retrieval import load_checkpoint
 
-    directory = ws.models_dir / retriever
-    if not (directory / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no retriever checkpoint at {directory}; the fine captioner reads its video embeddings: "
-            "run `adsearch train-retriever` first"
-        )
+    directory = _retriever_dir(ws, retriever)
     model = load_checkpoint(directory, map_location=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
 
@@ -237,7 +238,7 @@ def load_trained_captioner(
         raise ValueError(f"{directory} holds a {net.kind} captioner, not a {kind} one; pass --kind {net.kind}")
     if net.video_prefix is not None:
         try:
-            net.attach_video_embedder(retriever_embedder(ws, retriever, device))
+            net.attach_video_embedder(retriever_embedder(ws, retriever, device or "cpu"))
         except ValueError as e:
             raise ValueError(f"{e}: `adsearch train-captioner --kind {kind}`") from e
     return net

@@ -295,7 +295,7 @@ def _encoder_key(model: Captioner) -> str:
     digest = hashlib.sha1(json.dumps(model.encoder.vision_config, sort_keys=True).encode())
     digest.update(f"{model.config.vision_layers}|{model.num_frames}|{model.kind}".encode())
     if model.video_prefix is not None:  # the cached video embeddings are those of this embedder
-        digest.update(f"|video:{model.video_embedder.model_id if model.video_embedder else None}".encode())
+        digest.update(f"|video:{model.video_embedder_id}".encode())
     for name, t in sorted(model.encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(t.float().cpu().reshape(-1).numpy()[:64].tobytes())  # 0-d buffers too (BatchNorm counts)
