@@ -81,20 +81,48 @@ def retriever_embedder(ws: Workspace, retriever: str = "retriever-tiny", device:
     Raises:
         FileNotFoundError: no retriever checkpoint there.
     """
+    return _video_embedder(_load_retriever(ws, retriever, device))
+
+
+def _load_retriever(ws: Workspace, retriever: str, device: str | None) -> Any:
     import torch
 
-    from captioner import VideoEmbedder
     from retrieval import load_checkpoint
 
     directory = _retriever_dir(ws, retriever)
     model = load_checkpoint(directory, map_location=device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.eval()
+    return model.eval()
+
+
+def _video_embedder(model: Any) -> Any:
+    import torch
+
+    from captioner import VideoEmbedder
 
     def embed(frames: Any) -> torch.Tensor:
         with torch.no_grad():
             return model.encode_video(model.preprocess(frames))
 
     return VideoEmbedder(embed, model.model_id, model.embed_dim)
+
+
+def _caption_scorer(model: Any) -> Any:
+    """The retriever as a ``captioner.CaptionScorer``: cosine of a clip's video embedding and each candidate's."""
+    import torch
+
+    from captioner import CaptionScorer
+
+    def score(frames: Any, candidates: list[list[str]]) -> list[Any]:
+        with torch.no_grad():
+            video = model.encode_video(model.preprocess(frames))  # (B, D), unit length
+            text = model.encode_text([t for c in candidates for t in c])  # (sum of candidates, D)
+        sims, start = [], 0
+        for i, c in enumerate(candidates):
+            sims.append((text[start : start + len(c)] @ video[i]).float().cpu().numpy())
+            start += len(c)
+        return sims
+
+    return CaptionScorer(score, model.model_id)
 
 
 def caption_items(ws: Workspace, splits: Sequence[str] | None) -> list:
@@ -217,8 +245,9 @@ def train_captioner_from_catalog(
 def load_trained_captioner(
     ws: Workspace, kind: str, name: str | None = None, device: str | None = None, retriever: str = "retriever-tiny"
 ) -> Any:
-    """Load the ``kind`` captioner checkpoint of the workspace (with its video embedder, the retriever
-    ``models/<retriever>``, when the captioner reads video embeddings).
+    """Load the ``kind`` captioner checkpoint of the workspace. The retriever ``models/<retriever>`` is attached as
+    its video embedder when the captioner reads video embeddings, and as its caption scorer when its config
+    reranks sampled captions (``rerank_samples``).
 
     Raises:
         FileNotFoundError: no checkpoint there (the message names the command that trains it), or no retriever.
@@ -236,11 +265,16 @@ def load_trained_captioner(
     net = load_captioner(directory, map_location=device or "cpu")
     if net.kind != kind:
         raise ValueError(f"{directory} holds a {net.kind} captioner, not a {kind} one; pass --kind {net.kind}")
+    if net.video_prefix is None and not net.config.rerank_samples:
+        return net
+    model = _load_retriever(ws, retriever, device or "cpu")
     if net.video_prefix is not None:
         try:
-            net.attach_video_embedder(retriever_embedder(ws, retriever, device or "cpu"))
+            net.attach_video_embedder(_video_embedder(model))
         except ValueError as e:
             raise ValueError(f"{e}: `adsearch train-captioner --kind {kind}`") from e
+    if net.config.rerank_samples:
+        net.attach_caption_scorer(_caption_scorer(model))
     return net
 
 
@@ -262,6 +296,7 @@ def caption_catalog(
     split: str | None = "test",
     num_beams: int = 1,
     max_new_tokens: int | None = None,
+    samples: int | None = None,
     batch_size: int = 16,
     model_name: str | None = None,
     device: str | None = None,
@@ -273,21 +308,25 @@ def caption_catalog(
     Each caption is written as a ``texts`` row ``(clip_id, kind, text, model_id)``, batch by batch, so a killed run
     resumes: clips that already hold a ``kind`` text from this model id are skipped. A clip whose frames cannot be
     read is reported in the summary and the rest goes on. ``retriever`` names the retriever checkpoint whose video
-    embeddings a fine captioner with a video prefix reads (the one it was trained with).
+    embeddings a fine captioner with a video prefix reads (the one it was trained with); it also scores the
+    candidates when the captioner reranks sampled descriptions (``samples``, default the model config's
+    ``rerank_samples``; 0 turns reranking off).
 
     Returns:
         The runner's ``RunSummary`` (done, skipped, failed, seconds, failures, ``line()``).
 
     Raises:
         FileNotFoundError: no catalog, no captioner checkpoint, or no retriever checkpoint.
-        ValueError: unknown kind, bad beam count or batch size, no clips in the split, or a fine captioner trained
-            on another retriever.
+        ValueError: unknown kind, bad beam count, sample count or batch size, no clips in the split, or a fine
+            captioner trained on another retriever.
     """
     from indexer.catalog import open_catalog
 
     _check_kind(kind)
     if num_beams < 1:
         raise ValueError(f"--beams must be >= 1, got {num_beams}")
+    if samples is not None and samples < 0:
+        raise ValueError(f"--samples must be >= 0, got {samples}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if max_new_tokens is not None and max_new_tokens < 1:
@@ -308,6 +347,7 @@ def caption_catalog(
             done=done,
             num_beams=num_beams,
             max_new_tokens=max_new_tokens,
+            samples=samples,
             batch_size=batch_size,
             progress=progress,
         )
@@ -321,6 +361,7 @@ def run_captioner(
     done: Collection[int] = (),
     num_beams: int = 1,
     max_new_tokens: int | None = None,
+    samples: int | None = None,
     batch_size: int = 16,
     progress: bool = True,
 ) -> Any:
@@ -334,6 +375,7 @@ def run_captioner(
         done: Clip ids to skip.
         num_beams: Beam width (1: greedy).
         max_new_tokens: Caption length cap in tokens (default: the model config's).
+        samples: Sampled alternatives reranked per clip (default: the model config's ``rerank_samples``).
         batch_size: Clips per generation batch.
         progress: Show a progress bar.
 
@@ -348,7 +390,9 @@ def run_captioner(
         key=lambda it: it.clip_id,
         done=set(done),
         read=lambda it: load_frames(net, it),
-        map_batch=lambda frames: generate_captions(net, frames, num_beams=num_beams, max_new_tokens=max_new_tokens),
+        map_batch=lambda frames: generate_captions(
+            net, frames, num_beams=num_beams, max_new_tokens=max_new_tokens, samples=samples
+        ),
         write=write,
         batch_size=batch_size,
         progress=progress,

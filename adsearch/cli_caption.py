@@ -60,6 +60,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         split=None if args.split == "all" else args.split,
         num_beams=args.beams,
         max_new_tokens=args.max_new_tokens,
+        samples=args.samples,
         batch_size=args.batch_size,
         model_name=args.name,
         device=args.device,
@@ -94,13 +95,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--kind", choices=("fine", "general"), required=True, help="which trained captioner writes")
     c.add_argument("--split", default="test", help="split to caption, or 'all' (default %(default)s)")
     c.add_argument("--beams", type=int, default=1, help="beam width; 1 is greedy decoding (default %(default)s)")
+    c.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="sampled descriptions per clip that the retriever reranks with the greedy one; 0: greedy/beam only "
+        "(default: the model's, 8 for tiny-fine)",
+    )
     c.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: the model's)")
     c.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
     c.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default captioner-KIND)")
     c.add_argument(
         "--retriever",
         default="retriever-tiny",
-        help="retriever the fine captioner was trained with; it reads its video embeddings (default %(default)s)",
+        help="retriever the fine captioner was trained with; it reads its video embeddings and reranks sampled "
+        "descriptions (default %(default)s)",
     )
     c.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
     c.set_defaults(func=cmd_caption)

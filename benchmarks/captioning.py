@@ -2,6 +2,7 @@
 retrieval check (generated descriptions as text->video queries, Table 8's rows).
 
     python -m benchmarks.captioning --workspace workspace [--split test] [--ablation --ablation-epochs 3]
+        [--judge retriever-judge]
 
 Table 4: the general captioner is scored against the catalog's general captions and the SVAD-VLM fine captioner
 against the reference descriptions, each on ``--split``: BLEU-1, BLEU-4, CIDEr, ROUGE-L (x100, see
@@ -9,7 +10,10 @@ against the reference descriptions, each on ``--split``: BLEU-1, BLEU-4, CIDEr, 
 them for that checkpoint's model id; the missing ones are generated and written there the same way.
 
 Retrieval check: the reference descriptions, the generated fine descriptions and the generated general captions
-of the split as queries over the split's clips, with the trained retriever (R@1/5/10, MdR, MnR).
+of the split as queries over the split's clips, with the trained retriever (R@1/5/10, MdR, MnR). The fine
+captioner reranks sampled descriptions with that same retriever (``captioner.rerank``), which partly fits them to
+it; ``--judge NAME`` repeats the check with another, independently trained retriever ``models/NAME`` that played
+no part in captioning.
 
 ``--ablation`` trains the tiny fine captioner with PKG on/off (Table 5) and mixed data / dual alignment on/off
 (Table 7) for ``--ablation-epochs`` each, under ``models/captioner-ablation-<variant>`` (an existing one is
@@ -82,7 +86,13 @@ def _table4(ws: Any, split: str, items: Sequence[Any], args: argparse.Namespace)
     for label, kind, task in TABLE4_ROWS:
         model_id = load_trained_captioner(ws, kind).model_id
         summary = caption_catalog(
-            ws, kind, split=split, num_beams=args.beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+            ws,
+            kind,
+            split=split,
+            num_beams=args.beams,
+            max_new_tokens=args.max_new_tokens,
+            samples=args.samples,
+            batch_size=args.batch_size,
         )
         predictions = generated_texts(ws, kind, model_id, [it.clip_id for it in items])
         row = {"model": label, "kind": kind, "model_id": model_id, "scored against": task}
@@ -146,6 +156,7 @@ def _ablation(ws: Any, split: str, items: Sequence[Any], args: argparse.Namespac
             write=keep,
             num_beams=args.beams,
             max_new_tokens=args.max_new_tokens,
+            samples=args.samples,
             batch_size=args.batch_size,
         )
         row = {"variant": variant, "table": table, **switches, "model_id": run.model_id, "train_s": run.seconds}
@@ -159,11 +170,13 @@ def _tables(result: dict[str, Any]) -> str:
         f"Table 4: captioning on split {result['split']} (scores x100; each row against its own task's texts)",
         markdown_table(result["table4"], [("model", lambda r: r["model"]), *METRIC_COLUMNS]),
     ]
-    if result.get("retrieval"):
-        ret = result["retrieval"]
+    for ret in [result.get("retrieval"), *result.get("judges", [])]:
+        if not ret:
+            continue
         ratio = ret["fine_over_reference_R@1"]
+        role = "the captioner's retriever" if ret is result.get("retrieval") else "judge, not used in captioning"
         parts += [
-            f"\nRetrieval check: queries over the {result['split']} split, retriever {ret['retriever']}",
+            f"\nRetrieval check: queries over the {result['split']} split, retriever {ret['retriever']} ({role})",
             markdown_table(
                 ret["rows"],
                 [
@@ -197,9 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="test", help="split to caption and score (default %(default)s)")
     p.add_argument("--beams", type=int, default=1, help="beam width; 1 is greedy decoding (default %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: each model's)")
+    p.add_argument(
+        "--samples", type=int, default=None, help="sampled descriptions reranked per clip (default: each model's)"
+    )
     p.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
     p.add_argument("--retriever", default="retriever-tiny", help="retriever for the check (default %(default)s)")
     p.add_argument("--no-retrieval", action="store_true", help="skip the retrieval check")
+    p.add_argument(
+        "--judge",
+        action="append",
+        default=[],
+        help="another retriever under models/ to repeat the retrieval check with (repeatable)",
+    )
     p.add_argument("--ablation", action="store_true", help="also train and score the Table 5 / 7 variants")
     p.add_argument("--ablation-epochs", type=int, default=3, help="epochs per ablation variant (default %(default)s)")
     p.add_argument("--out", default=None, help="output folder (default: <workspace>/bench)")
@@ -214,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["table4"] = _table4(ws, args.split, items, args)
         if not args.no_retrieval:
             result["retrieval"] = _retrieval(ws, items, result["table4"], args.retriever)
+            result["judges"] = [_retrieval(ws, items, result["table4"], name) for name in args.judge]
         if args.ablation:
             result["ablation_epochs"] = args.ablation_epochs
             result["ablation"] = _ablation(ws, args.split, items, args)

@@ -5,17 +5,19 @@ from .config import CaptionerConfig, config_from_dict, config_to_dict
 from .data import CaptionItem, load_frames
 from .factory import create_captioner
 from .frame_encoder import FrameEncoder, vision_state_from_checkpoint
-from .generate import generate_captions
+from .generate import generate_candidates, generate_captions
 from .keywords import extract_keywords, make_pkg_example, parse_keywords
 from .model import SVADVLM, Captioner, GeneralCaptioner
 from .qformer import load_blip2_qformer
 from .registry import get_model_config, list_models
+from .rerank import CaptionScorer
 from .train import CaptionTrainConfig, CaptionTrainResult, train_captioner
 from .video_prefix import VideoEmbedder
 
 __all__ = [
     "SVADVLM",
     "CaptionItem",
+    "CaptionScorer",
     "CaptionTrainConfig",
     "CaptionTrainResult",
     "Captioner",
@@ -27,6 +29,7 @@ __all__ = [
     "config_to_dict",
     "create_captioner",
     "extract_keywords",
+    "generate_candidates",
     "generate_captions",
     "get_model_config",
     "list_models",

@@ -62,6 +62,8 @@ class CaptionerConfig:
     dual_alignment: bool = True  # separate ``aux`` projection for general-caption data
     video_prefix_tokens: int = 0  # LM prefix tokens from the clip's video embedding (0: none; see video_prefix.py)
     video_embedding_dim: int = 0  # size of that embedding; set from the attached embedder when the model is built
+    rerank_samples: int = 0  # sampled alternatives per clip reranked with the greedy caption (0: off; rerank.py)
+    sample_temperature: float = 0.7  # temperature of those samples
     qformer: QFormerConfig = field(default_factory=QFormerConfig)
     lm: LMConfig = field(default_factory=LMConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
@@ -75,6 +77,8 @@ class CaptionerConfig:
             raise ValueError(f"config {self.name!r}: lm.type 'pretrained' needs lm.path (a local model directory)")
         if self.video_prefix_tokens < 0 or self.video_embedding_dim < 0:
             raise ValueError("video_prefix_tokens and video_embedding_dim must be >= 0")
+        if self.rerank_samples < 0 or self.sample_temperature <= 0:
+            raise ValueError("rerank_samples must be >= 0 and sample_temperature > 0")
 
 
 def config_from_dict(data: dict[str, Any], *, name: str | None = None) -> CaptionerConfig:

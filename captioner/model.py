@@ -17,6 +17,7 @@ from .frame_encoder import FrameEncoder, image_hw, preprocess_frames
 from .gmhra import GMHRA
 from .lm import build_lm
 from .qformer import QFormer
+from .rerank import CaptionScorer
 from .tokenizer import BOS, EOS, PAD
 from .video_prefix import VideoEmbedder, VideoPrefix
 
@@ -25,8 +26,9 @@ __all__ = ["SVADVLM", "Captioner", "GeneralCaptioner"]
 
 class Captioner(nn.Module):
     """Shared parts of both captioners. Attributes of the public API: ``model_id``, ``kind``, ``num_frames``,
-    ``image_size`` (int for square frames, else (height, width)), and ``video_embedder`` (a
-    :class:`~captioner.video_prefix.VideoEmbedder` the caller attaches when ``config.video_prefix_tokens`` > 0)."""
+    ``image_size`` (int for square frames, else (height, width)), ``video_embedder`` (a
+    :class:`~captioner.video_prefix.VideoEmbedder` the caller attaches when ``config.video_prefix_tokens`` > 0) and
+    ``caption_scorer`` (a :class:`~captioner.rerank.CaptionScorer` attached when ``config.rerank_samples`` > 0)."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class Captioner(nn.Module):
             )
         self.video_embedder: VideoEmbedder | None = None  # not a module: frozen, outside, not saved
         self.video_embedder_id: str | None = None  # the embedder trained with (set by training and loading)
+        self.caption_scorer: CaptionScorer | None = None  # reranks sampled captions (see rerank.py); not saved
 
     def _build_gmhra(self, width: int) -> nn.Module | None:
         return None
@@ -112,6 +115,10 @@ class Captioner(nn.Module):
             )
         self.video_embedder = embedder
         self.video_embedder_id = embedder.model_id
+
+    def attach_caption_scorer(self, scorer: CaptionScorer) -> None:
+        """Attach the video-text scorer that reranks sampled captions (``config.rerank_samples`` > 0)."""
+        self.caption_scorer = scorer
 
     def encode_video(self, frames: np.ndarray) -> torch.Tensor | None:
         """uint8 frames (B, T, H, W, 3) -> the attached embedder's (B, dim) clip embeddings; None without a prefix.
@@ -199,9 +206,14 @@ class Captioner(nn.Module):
         ones = torch.ones(visual.shape[:2], dtype=torch.long, device=device)
         mask = torch.cat([ones, (ids != self.pad_id).long()], dim=1)  # (B, N + S)
         mask[:, visual.shape[1]] = 1  # BOS may share the pad id in a pretrained vocabulary
-        logits = self.lm(inputs_embeds=embeds, attention_mask=mask).logits[:, visual.shape[1] - 1 : -1]  # (B, S, V)
-        loss = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
-        return loss.sum(1) / (labels != -100).sum(1).clamp(min=1)
+        # The LM head runs only where a target token is predicted: a keyword example's long masked-description
+        # prompt and the visual tokens are read but never scored, so their logits are not computed.
+        hidden = self.lm.base_model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state  # (B, N + S, E)
+        scored = labels != -100  # (B, S); position j is predicted from hidden position N - 1 + j
+        logits = self.lm.get_output_embeddings()(hidden[:, visual.shape[1] - 1 : -1][scored])  # (targets, V)
+        loss = F.cross_entropy(logits.float(), labels[scored], reduction="none")
+        per_example = torch.zeros(labels.shape, dtype=loss.dtype, device=device).masked_scatter(scored, loss)
+        return per_example.sum(1) / scored.sum(1).clamp(min=1)
 
     def encode_text(self, text: str) -> list[int]:
         """Token ids of ``text`` (no special tokens added)."""

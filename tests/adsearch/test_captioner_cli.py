@@ -128,3 +128,31 @@ def test_fine_captioner_reads_the_retrievers_embeddings_and_refuses_another_retr
     assert f"trained on the video embeddings of {retriever_id}" in err
     assert "`adsearch train-captioner --kind fine`" in err
     assert "Traceback" not in err
+
+
+def test_fine_captions_are_the_candidates_the_retriever_scores_highest(
+    trained: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import torch
+
+    from adsearch.captioner import load_trained_captioner
+    from captioner import generate_candidates, generate_captions, load_frames
+    from retrieval import load_checkpoint
+
+    ws, _ = trained
+    w = Workspace(ws)
+    net = load_trained_captioner(w, "fine")
+    retriever = load_checkpoint(w.models_dir / "retriever-tiny")
+    assert net.config.rerank_samples > 0 and net.caption_scorer.model_id == retriever.model_id
+    assert load_trained_captioner(w, "general").caption_scorer is None
+    frames = np.stack([load_frames(net, it) for it in caption_items(w, ["test"])])
+    candidates = generate_candidates(net, frames, samples=4, seed=3, temperature=1.5, max_new_tokens=8)
+    chosen = generate_captions(net, frames, samples=4, seed=3, temperature=1.5, max_new_tokens=8)
+    with torch.no_grad():
+        video = retriever.encode_video(retriever.preprocess(frames))
+        for i, cands in enumerate(candidates):
+            cosine = (retriever.encode_text(cands) @ video[i]).numpy()
+            assert chosen[i] == cands[int(np.argmax(cosine))]
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--samples", "-1"]) == 2
+    assert "--samples must be >= 0" in capsys.readouterr().err

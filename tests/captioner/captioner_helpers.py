@@ -16,6 +16,7 @@ SMALL = {
     "num_frames": 4,
     "gmhra_heads": 2,
     "max_new_tokens": 12,
+    "rerank_samples": 0,  # reranking has its own tests (test_captioner_rerank.py)
     "qformer": {"num_queries": 4, "hidden_size": 32, "layers": 1, "heads": 2, "intermediate_size": 64},
     "lm": {"hidden_size": 32, "layers": 1, "heads": 2, "intermediate_size": 64, "vocab_size": 300},
 }
