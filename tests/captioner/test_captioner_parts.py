@@ -176,3 +176,23 @@ def test_video_embedder_is_required_checked_and_pinned():
     model.video_embedder = None
     with pytest.raises(RuntimeError, match="attach_video_embedder"):
         model.encode_video(np.zeros((1, 4, 32, 32, 3), np.uint8))
+
+
+def test_token_losses_equal_the_full_lm_cross_entropy_on_the_targets():
+    """The LM head runs on target positions only; the losses must be those of the full logits."""
+    torch.manual_seed(0)
+    model = small_captioner("tiny-fine").eval()
+    frames = torch.randint(0, 255, (2, model.num_frames, 32, 32, 3), dtype=torch.uint8)
+    hidden, video = model.encode_frames(frames), model.encode_video(frames)
+    prompts = [model.encode_text("a red square moves"), model.encode_text("a")]
+    targets = [model.encode_text("left"), model.encode_text("blue square moves up across the grey frame")]
+    rows = torch.tensor([1, 0])
+    got = model.token_losses(hidden, prompts, targets, rows=rows, chunks=2, video=video)
+    visual = model.prefix_embeds(hidden, rows=rows, video=video)
+    for i, (prompt, target) in enumerate(zip(prompts, targets, strict=True)):
+        ids = torch.tensor([model.bos_id, *prompt, *target, model.eos_id])
+        embeds = torch.cat([visual[i], model.lm.get_input_embeddings()(ids)])[None]
+        logits = model.lm(inputs_embeds=embeds).logits[0]
+        first = visual.shape[1] + len(prompt)  # hidden position that predicts the first target token
+        expected = torch.nn.functional.cross_entropy(logits[first : first + len(target) + 1], ids[1 + len(prompt) :])
+        assert torch.allclose(got[i], expected, atol=1e-5), (i, got[i], expected)
