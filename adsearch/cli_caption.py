@@ -100,7 +100,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="sampled descriptions per clip that the retriever reranks with the greedy one; 0: greedy/beam only "
-        "(default: the model's, 8 for tiny-fine)",
+        "(default: the model's, 16 for tiny-fine)",
     )
     c.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: the model's)")
     c.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
