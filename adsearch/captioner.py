@@ -302,15 +302,17 @@ def caption_catalog(
     device: str | None = None,
     progress: bool = True,
     retriever: str = "retriever-tiny",
+    overwrite: bool = False,
 ) -> Any:
     """Caption the catalog's clips of ``split`` (None: every split) with the trained ``kind`` captioner.
 
     Each caption is written as a ``texts`` row ``(clip_id, kind, text, model_id)``, batch by batch, so a killed run
-    resumes: clips that already hold a ``kind`` text from this model id are skipped. A clip whose frames cannot be
-    read is reported in the summary and the rest goes on. ``retriever`` names the retriever checkpoint whose video
-    embeddings a fine captioner with a video prefix reads (the one it was trained with); it also scores the
-    candidates when the captioner reranks sampled descriptions (``samples``, default the model config's
-    ``rerank_samples``; 0 turns reranking off).
+    resumes: clips that already hold a ``kind`` text from this model id are skipped, unless ``overwrite`` (then
+    every clip is captioned again and its text from this model id replaced, e.g. with other decoding settings).
+    A clip whose frames cannot be read is reported in the summary and the rest goes on. ``retriever`` names the
+    retriever checkpoint whose video embeddings a fine captioner with a video prefix reads (the one it was trained
+    with); it also scores the candidates when the captioner reranks sampled descriptions (``samples``, default
+    the model config's ``rerank_samples``; 0 turns reranking off).
 
     Returns:
         The runner's ``RunSummary`` (done, skipped, failed, seconds, failures, ``line()``).
@@ -333,7 +335,7 @@ def caption_catalog(
         raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
     net = load_trained_captioner(ws, kind, model_name, device, retriever)
     items = caption_items(ws, None if split is None else [split])
-    done = set(generated_texts(ws, kind, net.model_id))
+    done = set() if overwrite else set(generated_texts(ws, kind, net.model_id))
 
     with open_catalog(ws.catalog_path) as cat:
 

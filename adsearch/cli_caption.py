@@ -65,6 +65,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         model_name=args.name,
         device=args.device,
         retriever=args.retriever,
+        overwrite=args.overwrite,
     )
     for clip_id, error in summary.failures:
         print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
@@ -101,6 +102,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="sampled descriptions per clip that the retriever reranks with the greedy one; 0: greedy/beam only "
         "(default: the model's, 16 for tiny-fine)",
+    )
+    c.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="caption clips that already have a text from this captioner again and replace it (default: skip them)",
     )
     c.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: the model's)")
     c.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")

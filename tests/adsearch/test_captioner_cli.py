@@ -156,3 +156,24 @@ def test_fine_captions_are_the_candidates_the_retriever_scores_highest(
             assert chosen[i] == cands[int(np.argmax(cosine))]
     assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--samples", "-1"]) == 2
     assert "--samples must be >= 0" in capsys.readouterr().err
+
+
+def test_overwrite_recaptions_with_other_decoding_settings_in_place(
+    trained: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adsearch.captioner import load_trained_captioner
+    from captioner import generate_captions, load_frames
+
+    ws, _ = trained
+    w = Workspace(ws)
+    items = caption_items(w, ["test"])
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--samples", "3", *FAST]) == 0
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--samples", "0", *FAST]) == 0
+    assert f"0 done, {len(items)} skipped" in capsys.readouterr().out, "without --overwrite, done clips are skipped"
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--samples", "0", "--overwrite", *FAST]) == 0
+    assert f"{len(items)} done, 0 skipped" in capsys.readouterr().out
+    net = load_trained_captioner(w, "fine")
+    greedy = generate_captions(net, [load_frames(net, it) for it in items], samples=0, max_new_tokens=8)
+    rows = _texts(ws, "fine")
+    assert [r["clip_id"] for r in rows] == [it.clip_id for it in items], "replaced in place, one row per clip"
+    assert [r["text"] for r in rows] == greedy
