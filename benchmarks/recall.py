@@ -9,7 +9,8 @@ and searched through the workspace's published FAISS index restricted to the spl
 user search takes); ``--exact`` also scores them by exact cosine similarity against clips encoded now. Ranks are
 tie-safe (a tie never improves a rank). Reports R@1/5/10, their mean, MdR and MnR per text type, the same after
 dual-softmax re-scoring (DSL, as in CLIP-ViP's evaluation; it uses all queries at once, so it is reported apart),
-R@1/R@10 per industry, product and game label, and the compositional split as extra rows. Writes ``recall.json``,
+R@1/R@10 per industry, product and game label, and the compositional split as extra rows; a note says when the
+fine captioner chose its descriptions with this same retriever (``captioner.rerank``). Writes ``recall.json``,
 ``recall.md`` and ``recall_at_k.png`` (R@K, K = 1..kmax, per text type) under ``--out`` (default
 ``<workspace>/bench``).
 """
@@ -197,10 +198,12 @@ def run_recall(
     options = {"exact": exact, "kmax": kmax, "temperature": temperature, "batch_size": batch_size, "progress": progress}
     sets = [_evaluate_set(ws, net, loaded, g, **options) for g in galleries if g.queries]
     meta = loaded.meta
+    fine_source = main_gallery.sources.get("fine")
     return {
         "workspace": str(ws.root),
         "model": model,
         "model_id": meta.model_id,
+        "fine_reranked_here": bool(fine_source) and _reranks_with(ws, fine_source, meta.model_id),
         "index": {"version": loaded.version, "factory": meta.factory, "n": meta.n, "recall_at_10": meta.recall_at_10},
         "kmax": kmax,
         "dsl_temperature": temperature,
@@ -208,6 +211,22 @@ def run_recall(
         "paper_table8": list(PAPER_TABLE8),
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _reranks_with(ws: Workspace, captioner_id: str, retriever_id: str) -> bool:
+    """Whether the captioner checkpoint ``captioner_id`` (under ``models/``) reranks its descriptions by default
+    with the retriever ``retriever_id`` (see ``captioner.rerank``): then this benchmark's fine row is scored by the
+    model that chose those texts."""
+    import json
+
+    for path in ws.models_dir.glob("*/config.json"):
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("model_id") == captioner_id and isinstance(meta.get("config"), dict):
+            return bool(meta["config"].get("rerank_samples")) and meta.get("video_embedder") == retriever_id
+    return False
 
 
 def _set_name(result: dict[str, Any], s: dict[str, Any]) -> str:
@@ -273,6 +292,12 @@ def format_report(result: dict[str, Any]) -> str:
         _label_table(result),
     ]
     notes = []
+    if result.get("fine_reranked_here"):
+        notes.append(
+            f"- fine: the captioner keeps, per clip, the candidate description (greedy or sampled) that this retriever "
+            f"({result['model_id']}) scores highest, so these rows favour it; "
+            "`python -m benchmarks.captioning --judge NAME` scores the same texts with an independent retriever"
+        )
     for s in result["sets"]:
         notes += [f"- {s['split']}: {msg}" for msg in s["missing"].values()]
         differs = s["exact_differs"]

@@ -140,3 +140,22 @@ def test_index_similarity_fills_the_gallery_matrix_from_a_faiss_index() -> None:
     np.testing.assert_allclose(index_similarity(index, queries, gallery), expected, atol=1e-6)
     sim = index_similarity(index, queries, np.array([12, 99], dtype=np.int64))  # 99 is not in the index
     assert sim[0, 1] == MISSING_SCORE and sim[1, 0] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("samples", [16, 0])
+def test_a_note_says_when_the_fine_captioner_reranked_with_this_retriever(
+    search_ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], samples: int
+) -> None:
+    from retrieval import load_checkpoint
+
+    ws = _copy(search_ws, tmp_path / "ws")
+    retriever_id = load_checkpoint(ws.models_dir / "retriever-tiny").model_id
+    model_dir = ws.models_dir / "captioner-fine"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"model_id": STAND_IN_SOURCE, "config": {"rerank_samples": samples}, "video_embedder": retriever_id}
+    (model_dir / "config.json").write_text(json.dumps(meta))
+    assert main(["--workspace", str(ws.root), "--out", str(tmp_path / "bench"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "bench" / "recall.json").read_text())
+    assert result["fine_reranked_here"] is bool(samples)
+    assert ("so these rows favour it" in printed) is bool(samples)
