@@ -81,7 +81,7 @@ def retriever_embedder(ws: Workspace, retriever: str = "retriever-tiny", device:
     Raises:
         FileNotFoundError: no retriever checkpoint there.
     """
-    return _video_embedder(_load_retriever(ws, retriever, device))
+    return _video_embedder(_RetrieverVideo(_load_retriever(ws, retriever, device)))
 
 
 def _load_retriever(ws: Workspace, retriever: str, device: str | None) -> Any:
@@ -94,31 +94,54 @@ def _load_retriever(ws: Workspace, retriever: str, device: str | None) -> Any:
     return model.eval()
 
 
-def _video_embedder(model: Any) -> Any:
-    import torch
+class _RetrieverVideo:
+    """The retriever's video embeddings of a batch of frames, shared by the video prefix and the caption scorer.
 
+    ``generate_captions`` hands one frame array to the prefix (first) and then to the scorer: the scorer takes the
+    prefix's embeddings of that same array object instead of running the retriever's video tower again.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._last: tuple[Any, Any] | None = None  # (frames array, its embeddings) of the prefix's latest call
+
+    def for_prefix(self, frames: Any) -> Any:
+        embeddings = self._encode(frames)
+        self._last = (frames, embeddings)
+        return embeddings
+
+    def for_scorer(self, frames: Any) -> Any:
+        last, self._last = self._last, None
+        return last[1] if last is not None and last[0] is frames else self._encode(frames)
+
+    def _encode(self, frames: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.model.encode_video(self.model.preprocess(frames))  # (B, D), unit length
+
+
+def _video_embedder(video: _RetrieverVideo) -> Any:
     from captioner import VideoEmbedder
 
-    def embed(frames: Any) -> torch.Tensor:
-        with torch.no_grad():
-            return model.encode_video(model.preprocess(frames))
-
-    return VideoEmbedder(embed, model.model_id, model.embed_dim)
+    return VideoEmbedder(video.for_prefix, video.model.model_id, video.model.embed_dim)
 
 
-def _caption_scorer(model: Any) -> Any:
+def _caption_scorer(video: _RetrieverVideo) -> Any:
     """The retriever as a ``captioner.CaptionScorer``: cosine of a clip's video embedding and each candidate's."""
     import torch
 
     from captioner import CaptionScorer
 
+    model = video.model
+
     def score(frames: Any, candidates: list[list[str]]) -> list[Any]:
+        clips = video.for_scorer(frames)  # (B, D)
         with torch.no_grad():
-            video = model.encode_video(model.preprocess(frames))  # (B, D), unit length
             text = model.encode_text([t for c in candidates for t in c])  # (sum of candidates, D)
         sims, start = [], 0
         for i, c in enumerate(candidates):
-            sims.append((text[start : start + len(c)] @ video[i]).float().cpu().numpy())
+            sims.append((text[start : start + len(c)] @ clips[i]).float().cpu().numpy())
             start += len(c)
         return sims
 
@@ -267,14 +290,14 @@ def load_trained_captioner(
         raise ValueError(f"{directory} holds a {net.kind} captioner, not a {kind} one; pass --kind {net.kind}")
     if net.video_prefix is None and not net.config.rerank_samples:
         return net
-    model = _load_retriever(ws, retriever, device or "cpu")
+    video = _RetrieverVideo(_load_retriever(ws, retriever, device or "cpu"))
     if net.video_prefix is not None:
         try:
-            net.attach_video_embedder(_video_embedder(model))
+            net.attach_video_embedder(_video_embedder(video))
         except ValueError as e:
             raise ValueError(f"{e}: `adsearch train-captioner --kind {kind}`") from e
     if net.config.rerank_samples:
-        net.attach_caption_scorer(_caption_scorer(model))
+        net.attach_caption_scorer(_caption_scorer(video))
     return net
 
 

@@ -177,3 +177,32 @@ def test_overwrite_recaptions_with_other_decoding_settings_in_place(
     rows = _texts(ws, "fine")
     assert [r["clip_id"] for r in rows] == [it.clip_id for it in items], "replaced in place, one row per clip"
     assert [r["text"] for r in rows] == greedy
+
+
+def test_reranking_encodes_each_batch_of_clips_once_with_the_retriever(
+    trained: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The video prefix and the caption scorer read the same retriever embedding of a batch: computed once."""
+    import numpy as np
+
+    from adsearch.captioner import load_trained_captioner
+    from captioner import generate_captions, load_frames
+    from retrieval.model import VideoTextRetriever
+
+    ws, _ = trained
+    w = Workspace(ws)
+    net = load_trained_captioner(w, "fine")
+    frames = np.stack([load_frames(net, it) for it in caption_items(w, ["test"])])
+    expected = generate_captions(net, frames, samples=3, max_new_tokens=8)
+    calls: list[int] = []
+    original = VideoTextRetriever.encode_video
+
+    def counted(self, x, **kwargs):
+        calls.append(x.shape[0])
+        return original(self, x, **kwargs)
+
+    monkeypatch.setattr(VideoTextRetriever, "encode_video", counted)
+    assert generate_captions(net, frames, samples=3, max_new_tokens=8) == expected
+    assert calls == [len(frames)], "one retriever pass per batch, shared by the prefix and the scorer"
+    assert generate_captions(net, frames.copy(), samples=3, max_new_tokens=8) == expected
+    assert calls == [len(frames)] * 2, "the next batch is encoded anew, once"
