@@ -68,6 +68,7 @@ _ADD_CHUNK = 65_536  # vectors per add() call: bounds the normalised copy held i
 _TRAIN_POINTS_PER_LIST = 50  # FAISS wants 39..256 training points per IVF list; 50 keeps k-means affordable
 _MIN_POINTS_PER_LIST = 39  # below this FAISS's k-means warns that centroids are poorly estimated
 _MIN_PQ_TRAIN = 65_536  # PQ/OPQ codebooks (256 centroids per sub-quantizer) want ~39*256 points and more
+TIE_MARGIN = 16  # results fetched past k, so clips tied with the k-th are cut by clip id, not by FAISS's heap order
 _MAX_FILTER_WIDENING = 1_000  # a filter never multiplies nprobe / efSearch by more than this
 
 
@@ -620,7 +621,10 @@ def search(
 
     Returns:
         ``(scores, ids)``: float32 (Q, k) inner products (cosine similarities), descending, and int64 (Q, k) clip
-        ids. Where fewer than ``k`` clips qualify, the row is padded with id ``-1`` and score ``-inf``.
+        ids. Equal scores come in ascending clip id, also across the cut at ``k`` (the search fetches past ``k``
+        until the tie ends), so the result is a function of the index contents and the query, not of the order
+        the vectors were added in. Where fewer than ``k`` clips qualify, the row is padded with id ``-1`` and score
+        ``-inf``.
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -644,10 +648,30 @@ def search(
         return _empty_result(nq, k)
     keep: list = [sel]
     sp = _search_parameters(parts, effective, sel, keep)
-    scores, labels = index.search(q, k, params=sp)
+    limit = int(index.ntotal) if allowed_ids is None else min(int(index.ntotal), int(allowed.size))
+    fetch = min(k + TIE_MARGIN, max(limit, k))
+    while True:
+        scores, labels = index.search(q, fetch, params=sp)
+        pad = labels < 0
+        if pad.any():
+            labels[pad] = -1
+            scores[pad] = -np.inf
+        scores, labels = _tie_broken(scores, labels)
+        if fetch <= k or fetch >= limit or not _tie_at_cut(scores, k):
+            break
+        fetch = min(2 * fetch, limit)  # a tie runs past what was fetched: fetch more so the cut is by clip id
     del keep
-    pad = labels < 0
-    if pad.any():
-        labels[pad] = -1
-        scores[pad] = -np.inf
-    return scores, labels
+    return np.ascontiguousarray(scores[:, :k]), np.ascontiguousarray(labels[:, :k])
+
+
+def _tie_broken(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Each row by descending score, equal scores by ascending clip id, padding (-1, -inf) last.
+    padded = labels < 0
+    order = np.lexsort((np.where(padded, np.iinfo(np.int64).max, labels), -scores.astype(np.float64)), axis=1)
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(labels, order, axis=1)
+
+
+def _tie_at_cut(scores: np.ndarray, k: int) -> bool:
+    # True when, in some row, the k-th score equals the last fetched one: clips tied with the k-th may be missing.
+    kth, last = scores[:, k - 1], scores[:, -1]
+    return bool(np.any(np.isfinite(kth) & (kth == last)))

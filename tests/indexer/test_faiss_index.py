@@ -346,6 +346,25 @@ def test_incremental_add_to_flat_equals_a_full_build(data):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("factory", ["Flat", "IVF4,Flat"])
+def test_tied_scores_come_back_by_clip_id_whatever_the_insertion_order(factory):
+    # 40 clips share one vector (a tie that runs past k and past the fetch margin), 40 others are distinct.
+    rng = np.random.default_rng(3)
+    tied = np.tile(rng.standard_normal((1, DIM)).astype(np.float32), (40, 1))
+    other = rng.standard_normal((40, DIM)).astype(np.float32) * 0.1
+    ids = clip_ids(80, seed=4)
+    x = np.concatenate([tied, other])
+    query = tied[:1] + 0.01 * rng.standard_normal((1, DIM)).astype(np.float32)
+    results = []
+    for order in (np.arange(80), np.arange(80)[::-1], rng.permutation(80)):
+        index = build_index(ids[order], x[order], factory=factory, seed=0)
+        scores, got = search(index, query, 30, params=SearchParams(nprobe=4) if factory != "Flat" else None)
+        results.append(got[0].tolist())
+        assert np.all(np.diff(scores[0]) <= 0)
+    assert results[0] == results[1] == results[2]
+    assert results[0] == sorted(ids[:40].tolist())[:30]  # the tie is cut by clip id, not by FAISS's heap
+
+
 def test_incremental_add_to_ivf_with_the_same_quantizer_equals_a_full_build(data):
     ids, x, _, queries = data
     trained = train_index(x, factory="IVF64,Flat", seed=1)
