@@ -213,17 +213,23 @@ class Catalog:
         self.con.execute("DELETE FROM videos WHERE video_id = ?", [video_id])
 
     # --- texts -----------------------------------------------------------------------------------------------
-    def upsert_texts(self, rows: Iterable[tuple[int, str, str, str]]) -> int:
-        """Insert or replace (clip_id, kind, text, source) rows in one transaction; returns how many."""
-        rows = [list(r) for r in rows]
-        for _, kind, _, _ in rows:
+    def upsert_texts(self, rows: Iterable[tuple[int, str, str, str] | tuple[int, str, str, str, Any]]) -> int:
+        """Insert or replace (clip_id, kind, text, source[, meta]) rows in one transaction; returns how many.
+
+        ``meta`` (optional) is a JSON-serialisable value stored in ``texts.meta`` (NULL when absent), e.g. an OCR
+        text's per-line frame times and boxes.
+        """
+        rows = [[*r[:4], None if len(r) < 5 or r[4] is None else json.dumps(r[4])] for r in rows]
+        for _, kind, _, _, _ in rows:
             if kind not in TEXT_KINDS:
                 raise ValueError(f"unknown text kind {kind!r}; valid: {', '.join(TEXT_KINDS)}")
         if not rows:
             return 0
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self.con.executemany("INSERT OR REPLACE INTO texts (clip_id, kind, text, source) VALUES (?, ?, ?, ?)", rows)
+            self.con.executemany(
+                "INSERT OR REPLACE INTO texts (clip_id, kind, text, source, meta) VALUES (?, ?, ?, ?, ?)", rows
+            )
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
