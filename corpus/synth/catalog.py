@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from corpus.manifest import FORMATS, ClipRecord, VideoRecord, write_manifest
+from corpus.synth.overlays import OCR_TRUTH_NAME, write_ocr_truth
 from corpus.synth.plan import CatalogPlan, VideoSpec, plan_catalog, seed_of
 from corpus.synth.render import render_video
 from corpus.synth.text import describe_shot
@@ -91,7 +92,8 @@ def generate_catalog(
     manifest_name: str = "manifest.jsonl",
     progress: bool = False,
 ) -> SynthCatalog:
-    """Generate the synthetic ad catalog: ``out_dir/videos/*.mp4`` and ``out_dir/<manifest_name>``.
+    """Generate the synthetic ad catalog: ``out_dir/videos/*.mp4``, ``out_dir/<manifest_name>`` and the on-screen text
+    of each clip, ``out_dir/ocr_truth.jsonl`` (``corpus.synth.overlays.write_ocr_truth``).
 
     The catalog is identical for a seed whatever the number of workers: every video is drawn from (seed, index).
     A video file already present under its expected name is kept, so a killed run resumes; the manifest is
@@ -149,6 +151,7 @@ def generate_catalog(
                 pool.shutdown(wait=True, cancel_futures=True)  # do not render the rest of a failed run
                 raise
     bar.close()
+    write_ocr_truth(plan, records, out / OCR_TRUTH_NAME)  # what each clip shows on screen (benchmarks.ocr)
     manifest = write_manifest(records, out / manifest_name)
     seconds = time.perf_counter() - t0
     n = sum(len(v.shots) for v in plan.videos)

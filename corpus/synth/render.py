@@ -15,7 +15,7 @@ from corpus.synth.draw_character import draw_attack, draw_character
 from corpus.synth.draw_product import LIQUID, compose_product, draw_product_art
 from corpus.synth.motion import STAND_CENTRE, Pose, poses
 from corpus.synth.ontology import COLOURS, PRODUCTS, SETTINGS
-from corpus.synth.overlays import draw_hud, draw_overlay
+from corpus.synth.overlays import draw_hud, draw_overlay, hud_state, shot_seed
 from corpus.synth.plan import VideoSpec
 from corpus.synth.scene import Shot
 from media.writer import write_video
@@ -74,7 +74,8 @@ class _ShotRenderer:
         self.bg = draw_background(shot.setting, w, h, backdrop=shot.backdrop, seed=seed)
         screen = Image.new("RGBA", (w, h), (0, 0, 0, 0))
         if shot.hud:
-            screen.alpha_composite(draw_hud(w, h, health=0.35 + 0.6 * (seed % 97) / 97, score=100 * (seed % 97)))
+            health, score = hud_state(seed)  # the OCR ground truth reads the score from the same function
+            screen.alpha_composite(draw_hud(w, h, health=health, score=score))
         if shot.overlay is not None:
             screen.alpha_composite(draw_overlay(shot.overlay, w, h))
         self.screen = screen if (shot.hud or shot.overlay is not None) else None
@@ -204,7 +205,7 @@ def render_shot(shot: Shot, width: int, height: int, *, seed: int = 0) -> Iterat
 def render_frames(video: VideoSpec, width: int, height: int) -> Iterator[np.ndarray]:
     """Yield every frame of ``video``, shot after shot (cuts fall exactly on the shots' frame counts)."""
     for k, shot in enumerate(video.shots):
-        yield from render_shot(shot, width, height, seed=(video.seed + k) % (2**31))
+        yield from render_shot(shot, width, height, seed=shot_seed(video.seed, k))
 
 
 def render_video(video: VideoSpec, path: str | Path, *, width: int, height: int, crf: int = 23) -> Path:
