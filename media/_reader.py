@@ -1,4 +1,9 @@
-"""Opening a video safely: path checks, a PyAV look at the container, then a decord reader with typed errors."""
+"""Opening a video safely: path checks, a PyAV look at the container, then a frame reader with typed errors.
+
+Frames are decoded by decord (fast seeking by index), or by PyAV for the frame widths decord cannot copy. Frame times
+come from the stream's timestamps where the container stores trustworthy ones, so variable-frame-rate videos are
+sampled at the right frames; elsewhere the frame rate is taken as constant.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from decord import DECORDError, VideoReader, cpu
 
 from media.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
 
-__all__ = ["ContainerFacts", "Reader", "check_path", "decode", "inspect_container"]
+__all__ = ["ContainerFacts", "Reader", "check_path", "decode", "explain_decoder_error", "inspect_container"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -35,8 +40,22 @@ _EXACT_SEEK_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "av
 _DECORD_THREADS = 1
 _DECORD_NOISE = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")  # "[17:01:45] /src/video/video_reader.cc:270: "
 # Frame widths at which decord 0.6 fails to copy decoded frames ("DECORDArrayCopyFromTo: The size must exactly
-# match"), found by scanning widths 1..2100 at several heights; frames are decoded a pixel wider and trimmed.
+# match"), found by scanning widths 1..2100 at several heights. Frames of these widths are decoded by PyAV instead
+# (decoding a column wider and cutting, as before, stretched the picture by one column).
 _BAD_WIDTHS = frozenset({1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 72})
+# Containers whose frame timestamps are the presentation times (checked against PyAV on the iscc-samples files).
+# AVI stores packed B-frames with a shifted first timestamp, and decord's index of MPEG-PS/ES holds garbage times,
+# so those are read as constant-rate.
+_TIMESTAMP_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "flv"})
+# Timestamps that stay within half a frame of i / fps are a constant-rate video: indices come from the rate, exactly
+# as for containers without timestamps.
+_CFR_TOLERANCE_FRAMES = 0.5
+# Guards floor() against times that sit exactly on a frame boundary but land a hair below it in floating point.
+_EPS_FRAMES = 1e-6
+# What a user can do about a file the decoder refuses.
+_FIX_HINT = "re-download or re-encode it (for example: ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4)"
+# FFmpeg error codes (AVERROR tags) that decord reports as bare numbers, in words.
+_AV_ERRORS = {1094995529: "invalid data found", 541478725: "unexpected end of file", 1162690894: "invalid data"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,8 @@ class ContainerFacts:
     height: int  # coded frame height in pixels
     has_audio: bool  # at least one audio stream
     exact_seek: bool  # decord can jump straight to a frame index
+    stream_index: int = 0  # index of the video stream in the container
+    timestamps: bool = False  # the container's frame timestamps are presentation times (see _TIMESTAMP_FORMATS)
 
 
 def check_path(path: str | Path) -> Path:
@@ -93,81 +114,117 @@ def inspect_container(path: Path) -> ContainerFacts:
                     raise NoVideoStreamError(path, f"audio-only file ({fmt}); a video stream is required")
                 raise NotAVideoError(path, f"no video stream in the {fmt} container")
             stream = videos[0]
+            index = stream.index
             codec = stream.codec_context.name
             width, height = stream.codec_context.width, stream.codec_context.height
     except (NoVideoStreamError, NotAVideoError):
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise NotAVideoError(path, f"not a readable media container ({e})") from e
+        raise NotAVideoError(path, f"not a readable media container ({_av_detail(e)}); {_FIX_HINT}") from e
     if fmt in _STILL_FORMATS or fmt.endswith("_pipe"):
         raise NotAVideoError(path, f"a still image or text file ({fmt}), not a video")
     if width <= 0 or height <= 0:
         raise NotAVideoError(path, f"the {codec} video stream has no frame size")
-    return ContainerFacts(fmt, codec, width, height, has_audio, fmt in _EXACT_SEEK_FORMATS)
+    return ContainerFacts(
+        fmt, codec, width, height, has_audio, fmt in _EXACT_SEEK_FORMATS, index, fmt in _TIMESTAMP_FORMATS
+    )
 
 
 def decode(path: Path, what: str, fn: Callable[[], _T]) -> _T:
-    """Run a decord call, turning its errors into :class:`NotAVideoError` saying ``what`` failed."""
+    """Run a decoder call, turning its errors into :class:`NotAVideoError` saying ``what`` failed and what to do."""
     try:
         return fn()
-    except (DECORDError, RuntimeError) as e:
-        raise NotAVideoError(path, f"{what} failed: {_decord_detail(e, path)}") from e
+    except (DECORDError, RuntimeError, av.error.FFmpegError) as e:
+        _log.debug("%s: %s failed: %s", path, what, e)
+        raise NotAVideoError(path, f"{what} failed: {explain_decoder_error(e)}") from e
 
 
-def _decord_detail(e: BaseException, path: Path) -> str:
-    """The cause in a decord message, without its timestamps, C++ source locations and the file name."""
-    lines = str(e).strip().splitlines()
-    text = lines[-1] if lines else ""
-    text = _DECORD_NOISE.sub("", text).replace(f"[{path}]", "").replace(str(path), "").strip(" :.")
-    return text[:300] or type(e).__name__
+def explain_decoder_error(e: BaseException) -> str:
+    """A decoder failure in words a user can act on; the decoder's own message stays in the exception chain.
 
-
-class Reader:
-    """A decord reader with typed errors, exact frame access in every container, and decord's width bug dodged.
-
-    Attributes:
-        path: The video file.
-        facts: What PyAV said about it.
-        width: Width of the frames returned, in pixels (the requested one, or the native one).
-        fps: Average frame rate (> 0).
-        frame_count: Frames decord indexes (>= 1).
+    decord reports failures as C++ assertion texts ("Check failed: avfilter_graph_create_filter(...) Cannot create
+    buffer source") and FFmpeg error codes ("av_read_frame failed with 1094995529"); both mean the same to a user:
+    the file is cut short or damaged, or its codec cannot be decoded here.
     """
+    raw = str(e)
+    low = raw.lower()
+    if "decoder not found" in low or "codec is not supported" in low or "avcodec_open2" in low:
+        return f"its video codec cannot be decoded here; {_FIX_HINT}"
+    detail = ""
+    if isinstance(e, av.error.FFmpegError):
+        detail = f" ({_av_detail(e)})"
+    elif code := re.search(r"failed with (-?\d+)", raw):
+        detail = f" ({_AV_ERRORS.get(abs(int(code.group(1))), 'decoder error ' + code.group(1))})"
+    return f"the file is truncated or corrupt: its video stream cannot be decoded{detail}; {_FIX_HINT}"
 
-    def __init__(self, path: Path, facts: ContainerFacts, *, width: int = -1, height: int = -1) -> None:
+
+def _av_detail(e: BaseException) -> str:
+    """FFmpeg's own words for a PyAV error, without the file name it repeats."""
+    if isinstance(e, av.error.FFmpegError) and e.strerror:
+        return str(e.strerror).lower()
+    text = str(e).strip().splitlines()
+    return (_DECORD_NOISE.sub("", text[-1]) if text else type(e).__name__)[:200]
+
+
+def _timeline(raw: np.ndarray | None, n: int, fps: float) -> tuple[np.ndarray | None, float]:
+    """Frame start times (None for a constant-rate video) and the duration, from per-frame [start, end) times.
+
+    ``raw`` is (n, 2) seconds, in frame order, or None when the container's timestamps are not trusted; only the
+    start times are used.
+    """
+    constant = None, n / fps
+    if raw is None or raw.shape != (n, 2) or not np.isfinite(raw).all():
+        return constant
+    # decord gives float32 seconds (7.69999981 for 7.7); to the microsecond, both backends agree
+    starts = np.round(raw[:, 0].astype(np.float64), 6)
+    if (np.diff(starts) < 0).any():  # not in presentation order: not usable as a timeline
+        return constant
+    rel = np.round(starts - starts[0], 6)  # (n,) seconds from the first frame
+    if np.abs(rel - np.arange(n) / fps).max() <= _CFR_TOLERANCE_FRAMES / fps:
+        return constant
+    # The last frame lasts as long as the interval before it (what mp4 muxers write; decord and PyAV disagree on
+    # the stored value, and both backends must give one duration).
+    steps = np.diff(rel)
+    step = float(steps[steps > 0][-1]) if (steps > 0).any() else 1 / fps
+    end = float(rel[-1]) + step
+    return rel, end
+
+
+class _DecordFrames:
+    """decord's reader: exact seeks in indexed containers, forward decoding elsewhere."""
+
+    def __init__(self, path: Path, facts: ContainerFacts, width: int, height: int) -> None:
         self.path, self.facts = path, facts
-        self.width = facts.width if width < 0 else width
-        ask_w, ask_h = width, height
-        if self.width in _BAD_WIDTHS:  # decode one or more pixels wider; _trim cuts the extra columns
-            ask_w = next(w for w in range(self.width + 1, self.width + 8) if w not in _BAD_WIDTHS)
-            ask_h = facts.height if height < 0 else height
         self._vr = decode(
             path,
-            f"decoding {facts.codec} in {facts.format_name}",
-            lambda: VideoReader(str(path), ctx=cpu(0), width=ask_w, height=ask_h, num_threads=_DECORD_THREADS),
+            f"decoding the {facts.codec} video",
+            lambda: VideoReader(str(path), ctx=cpu(0), width=width, height=height, num_threads=_DECORD_THREADS),
         )
-        self.frame_count = len(self._vr)
-        self.fps = float(self._vr.get_avg_fps())
-        if self.frame_count < 1:
-            raise NotAVideoError(path, "the video stream has no frames")
-        if not (math.isfinite(self.fps) and self.fps > 0):
-            raise NotAVideoError(path, f"the video stream reports an unusable frame rate ({self.fps})")
+        self.count = len(self._vr)
+        self.avg_fps = float(self._vr.get_avg_fps())
 
-    def read(self, indices: Sequence[int]) -> np.ndarray:
-        """Decode the frames at non-decreasing ``indices``; returns uint8 (n, H, W, 3)."""
-        idx = [int(i) for i in indices]
-        assert idx == sorted(idx), "frame indices must be non-decreasing"
-        what = f"reading frames of {self.facts.codec}"
-        if self.facts.exact_seek:
-            return self._trim(decode(self.path, what, lambda: self._vr.get_batch(idx).asnumpy()))
-        return self._trim(decode(self.path, what, lambda: self._read_forward(idx)))
+    def frame_times(self) -> np.ndarray | None:
+        """(count, 2) [start, end) seconds per frame, or None where the container's timestamps are not used."""
+        if not self.facts.timestamps or self.count < 2:
+            return None
+        try:
+            return np.asarray(self._vr.get_frame_timestamp(np.arange(self.count)), dtype=np.float64)
+        except (DECORDError, RuntimeError, IndexError) as e:
+            _log.debug("%s: no frame timestamps (%s); taking the frame rate as constant", self.path, e)
+            return None
 
-    def chunks(self, size: int = 64) -> Iterator[np.ndarray]:
-        """Decode every frame in order, yielding uint8 chunks (k, H, W, 3) of at most ``size`` frames."""
-        what = f"decoding {self.facts.codec}"
+    def read(self, idx: list[int]) -> np.ndarray:
+        what = f"reading frames of the {self.facts.codec} video"
         if self.facts.exact_seek:
-            for a in range(0, self.frame_count, size):
-                batch = list(range(a, min(a + size, self.frame_count)))
-                yield self._trim(decode(self.path, what, lambda b=batch: self._vr.get_batch(b).asnumpy()))
+            return decode(self.path, what, lambda: self._vr.get_batch(idx).asnumpy())
+        return decode(self.path, what, lambda: self._read_forward(idx))
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        what = f"decoding the {self.facts.codec} video"
+        if self.facts.exact_seek:
+            for a in range(0, self.count, size):
+                batch = list(range(a, min(a + size, self.count)))
+                yield decode(self.path, what, lambda b=batch: self._vr.get_batch(b).asnumpy())
             return
         self._vr.seek(0)
         buf: list[np.ndarray] = []
@@ -177,13 +234,10 @@ class Reader:
             except StopIteration:
                 break
             if len(buf) == size:
-                yield self._trim(np.stack(buf))
+                yield np.stack(buf)
                 buf = []
         if buf:
-            yield self._trim(np.stack(buf))
-
-    def _trim(self, frames: np.ndarray) -> np.ndarray:
-        return frames if frames.shape[2] == self.width else np.ascontiguousarray(frames[:, :, : self.width])
+            yield np.stack(buf)
 
     def _read_forward(self, idx: list[int]) -> np.ndarray:
         # decord's seek and skip_frames land on the wrong frame in these containers, but seek(0) followed by next()
@@ -202,6 +256,129 @@ class Reader:
                 found[pos] = last.asnumpy()
             pos += 1
         if last is None:
-            raise NotAVideoError(self.path, "no frame could be decoded")
+            raise NotAVideoError(self.path, f"no frame could be decoded; {_FIX_HINT}")
         tail = last.asnumpy()  # stands in for wanted frames past the real end
         return np.stack([found.get(i, tail) for i in idx])  # (n, H, W, 3)
+
+
+class _PyAVFrames:
+    """PyAV's reader, decoding forward from the start: for the frame widths decord cannot copy (narrow videos)."""
+
+    def __init__(self, path: Path, facts: ContainerFacts, width: int, height: int) -> None:
+        self.path, self.facts = path, facts
+        self._size = {} if width < 0 else {"width": width, "height": height, "interpolation": "BICUBIC"}
+        self._times: list[tuple[float, float]] = []
+        self.avg_fps = 0.0
+
+        def index() -> None:  # demux only (no decoding): one presentation time per packet of the stream
+            with av.open(str(path)) as container:
+                stream = container.streams[facts.stream_index]
+                tb = float(stream.time_base or 0)
+                for packet in container.demux(stream):
+                    if packet.pts is not None and packet.size > 0:
+                        self._times.append((packet.pts * tb, (packet.pts + (packet.duration or 0)) * tb))
+                rate = stream.average_rate or stream.guessed_rate
+                self.avg_fps = float(rate) if rate else 0.0
+
+        decode(path, f"indexing the {facts.codec} video", index)
+        self._times.sort()
+        self.count = len(self._times)
+        if not self.avg_fps > 0 and self.count > 1 and self._times[-1][0] > self._times[0][0]:
+            self.avg_fps = (self.count - 1) / (self._times[-1][0] - self._times[0][0])
+
+    def frame_times(self) -> np.ndarray | None:
+        return np.array(self._times, dtype=np.float64) if self.facts.timestamps and self.count >= 2 else None
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        with av.open(str(self.path)) as container:
+            stream = container.streams[self.facts.stream_index]
+            stream.codec_context.thread_count = _DECORD_THREADS
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24", **self._size)
+
+    def read(self, idx: list[int]) -> np.ndarray:
+        def run() -> np.ndarray:
+            wanted, found, last = set(idx), {}, None
+            for pos, frame in enumerate(self._frames()):
+                last = frame
+                if pos in wanted:
+                    found[pos] = frame
+                if pos >= idx[-1]:
+                    break
+            if last is None:
+                raise NotAVideoError(self.path, f"no frame could be decoded; {_FIX_HINT}")
+            return np.stack([found.get(i, last) for i in idx])  # past the real end: the last frame
+
+        return decode(self.path, f"reading frames of the {self.facts.codec} video", run)
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        frames = iter(decode(self.path, f"decoding the {self.facts.codec} video", lambda: self._frames()))
+        buf: list[np.ndarray] = []
+        while True:
+            try:
+                buf.append(decode(self.path, f"decoding the {self.facts.codec} video", lambda: next(frames)))
+            except StopIteration:
+                break
+            if len(buf) == size:
+                yield np.stack(buf)
+                buf = []
+        if buf:
+            yield np.stack(buf)
+
+
+class Reader:
+    """A video's frames with typed errors, exact frame access in every container, and its timeline.
+
+    Attributes:
+        path: The video file.
+        facts: What PyAV said about it.
+        width: Width of the frames returned, in pixels (the requested one, or the native one).
+        frame_count: Frames the reader indexes (>= 1).
+        duration_s: Seconds from the first frame's start to the last frame's end.
+        fps: Average frame rate, ``frame_count / duration_s`` (> 0).
+        times: Start time of each frame in seconds (frame_count,), or None for a constant-rate video, whose frame
+            ``i`` starts at ``i / fps``.
+    """
+
+    def __init__(self, path: Path, facts: ContainerFacts, *, width: int = -1, height: int = -1) -> None:
+        self.path, self.facts = path, facts
+        self.width = facts.width if width < 0 else width
+        if self.width in _BAD_WIDTHS:
+            self._src: _DecordFrames | _PyAVFrames = _PyAVFrames(path, facts, width, height)
+        else:
+            self._src = _DecordFrames(path, facts, width, height)
+        self.frame_count = self._src.count
+        avg_fps = self._src.avg_fps
+        if self.frame_count < 1:
+            raise NotAVideoError(path, f"the video stream has no frames; {_FIX_HINT}")
+        if not (math.isfinite(avg_fps) and avg_fps > 0):
+            raise NotAVideoError(path, f"the video stream reports an unusable frame rate ({avg_fps}); {_FIX_HINT}")
+        self.times, self.duration_s = _timeline(self._src.frame_times(), self.frame_count, avg_fps)
+        self.fps = avg_fps if self.times is None else self.frame_count / self.duration_s
+
+    def index_at(self, t_s: np.ndarray | Sequence[float]) -> np.ndarray:
+        """Index of the frame shown at each time ``t_s`` (seconds), clamped to ``0 .. frame_count - 1``: int64."""
+        t = np.asarray(t_s, dtype=np.float64)
+        if self.times is None:  # frame i is shown during [i / fps, (i + 1) / fps)
+            idx = np.floor(t * self.fps + _EPS_FRAMES).astype(np.int64)
+        else:
+            idx = np.searchsorted(self.times, t + _EPS_FRAMES / self.fps, side="right").astype(np.int64) - 1
+        return np.clip(idx, 0, self.frame_count - 1)
+
+    def time_of(self, i: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Start time in seconds of each frame index ``i``; ``frame_count`` (one past the last) gives the end."""
+        i = np.asarray(i, dtype=np.int64)
+        if self.times is None:
+            return i / self.fps
+        bounds = np.append(self.times, self.duration_s)  # (frame_count + 1,)
+        return bounds[np.clip(i, 0, self.frame_count)]
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        """Decode the frames at non-decreasing ``indices``; returns uint8 (n, H, W, 3)."""
+        idx = [int(i) for i in indices]
+        assert idx == sorted(idx), "frame indices must be non-decreasing"
+        return self._src.read(idx)
+
+    def chunks(self, size: int = 64) -> Iterator[np.ndarray]:
+        """Decode every frame in order, yielding uint8 chunks (k, H, W, 3) of at most ``size`` frames."""
+        yield from self._src.chunks(size)

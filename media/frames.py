@@ -63,6 +63,9 @@ def sample_frames(
 ) -> np.ndarray:
     """Decode ``n`` frames at equal intervals over ``[start_s, end_s)`` of a video (see :func:`frame_indices`).
 
+    The frame taken for each segment is the one shown at its centre: by the frame rate in a constant-rate video
+    (exactly :func:`frame_indices`), by the frames' timestamps in a variable-frame-rate one.
+
     Only the chosen frames are decoded: decord seeks to each (no full decode), except in containers without a
     usable index (MPEG program/elementary streams, ASF/WMV), where decord's seek is inexact and the frames are
     read by decoding forward. Frames are scaled by FFmpeg while decoding, then cropped or padded.
@@ -96,15 +99,16 @@ def sample_frames(
     elif not (math.isfinite(start_s) and start_s >= 0):
         raise ValueError(f"start_s must be a finite number >= 0, got {start_s!r}")
 
-    def choose(fps: float, count: int) -> np.ndarray:
-        duration = count / fps
+    def choose(reader: Reader) -> np.ndarray:
+        duration = reader.duration_s
         end = duration if end_s is None else end_s
         if end > duration + _END_TOLERANCE_S or start_s >= duration:
             raise ValueError(
                 f"range [{start_s}, {end}) s lies outside the video {path} (duration {duration:.3f} s); "
                 f"need 0 <= start_s < end_s <= {duration:.3f}"
             )
-        return frame_indices(start_s, min(end, duration), fps=fps, frame_count=count, n=n)
+        step = (min(end, duration) - start_s) / n
+        return reader.index_at(start_s + (np.arange(n) + 0.5) * step)  # the frames shown at the segment centres
 
     return _decode_fitted(path, choose, size=size, mode=mode)
 
@@ -126,11 +130,10 @@ def read_frame(
     if not (math.isfinite(t_s) and t_s >= 0):
         raise ValueError(f"t_s must be a finite number >= 0, got {t_s!r}")
 
-    def choose(fps: float, count: int) -> np.ndarray:
-        duration = count / fps
-        if t_s > duration + _END_TOLERANCE_S:
-            raise ValueError(f"t_s={t_s} lies past the end of {path} (duration {duration:.3f} s)")
-        return np.array([min(math.floor(t_s * fps + _EPS_FRAMES), count - 1)], dtype=np.int64)
+    def choose(reader: Reader) -> np.ndarray:
+        if t_s > reader.duration_s + _END_TOLERANCE_S:
+            raise ValueError(f"t_s={t_s} lies past the end of {path} (duration {reader.duration_s:.3f} s)")
+        return reader.index_at([t_s])
 
     return _decode_fitted(path, choose, size=size, mode=mode)[0]
 
@@ -142,21 +145,21 @@ def _check_range(start_s: float, end_s: float) -> None:
 
 def _decode_fitted(
     path: str | Path,
-    choose: Callable[[float, int], np.ndarray],
+    choose: Callable[[Reader], np.ndarray],
     *,
     size: int | tuple[int, int] | None,
     mode: str,
 ) -> np.ndarray:
-    """Open ``path``, pick frame indices with ``choose(fps, frame_count)``, decode and fit them: (n, H, W, 3)."""
+    """Open ``path``, pick frame indices with ``choose(reader)``, decode and fit them: (n, H, W, 3)."""
     out = _fit.parse_size(size, mode)
     p = check_path(path)
     facts = inspect_container(p)
     if out is None:
         reader = Reader(p, facts)
-        return reader.read(choose(reader.fps, reader.frame_count))
+        return reader.read(choose(reader))
     width, height = _fit.decode_size(facts.width, facts.height, out, mode)
     if (width, height) == (facts.width, facts.height):
         width, height = -1, -1  # already the right size: skip FFmpeg's scaler
     reader = Reader(p, facts, width=width, height=height)
-    frames = reader.read(choose(reader.fps, reader.frame_count))  # (n, h, w, 3)
+    frames = reader.read(choose(reader))  # (n, h, w, 3)
     return _fit.finish(frames, out)

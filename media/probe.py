@@ -16,8 +16,8 @@ class VideoInfo:
     """Facts about one video file, as the frame readers of this package see it."""
 
     path: str  # the file probed
-    duration_s: float  # frame_count / fps: the span the frames cover, in seconds
-    fps: float  # average frame rate, frames per second
+    duration_s: float  # the span the frames cover, first frame's start to last frame's end, in seconds
+    fps: float  # average frame rate, frame_count / duration_s, frames per second (variable-rate videos: see media)
     frame_count: int  # number of frames the decoder can index (0 .. frame_count - 1)
     width: int  # decoded frame width in pixels
     height: int  # decoded frame height in pixels
@@ -50,11 +50,11 @@ def probe(path: str | Path) -> VideoInfo:
     try:
         ends = reader.read([0, reader.frame_count - 1])  # (2, H, W, 3)
     except NotAVideoError as e:  # typically a file cut (or corrupted) after its header was written
-        raise NotAVideoError(p, f"truncated or corrupt: its first or last frame cannot be decoded ({e.reason})") from e
+        raise NotAVideoError(p, f"its first or last frame cannot be decoded: {e.reason}") from e
     height, width = ends.shape[1:3]
     return VideoInfo(
         path=str(path),
-        duration_s=reader.frame_count / reader.fps,
+        duration_s=reader.duration_s,
         fps=reader.fps,
         frame_count=reader.frame_count,
         width=int(width),

@@ -87,7 +87,6 @@ def detect_shots(
     p = check_path(path)
     facts = inspect_container(p)
     reader = Reader(p, facts, width=_SIDE, height=_SIDE)
-    fps = reader.fps
 
     parts, prev = [], None
     with tqdm(total=reader.frame_count, desc="shots", unit="frame", disable=not progress) as bar:
@@ -105,10 +104,12 @@ def detect_shots(
     cuts = _pick_cuts(scores, threshold=threshold)
 
     bounds = [0, *cuts, n_frames]
-    lengths = np.diff(bounds)  # (n_shots,) frames per raw shot
-    fragment_share = float(lengths[lengths < fragment_s * fps].sum() / n_frames)
-    kept = _merge_short(bounds, scores, min_frames=min_shot_s * fps)
-    clips = [(a / fps, b / fps) for a, b in itertools.pairwise(kept)]
+    # frame boundaries in seconds: i / fps, or the frames' timestamps in a variable-frame-rate video
+    edges = reader.time_of(np.arange(n_frames + 1))  # (n_frames + 1,); the last: the end of the last frame
+    lengths = np.diff(edges[bounds])  # (n_shots,) seconds per raw shot
+    fragment_share = float(lengths[lengths < fragment_s - 1e-9].sum() / (edges[-1] - edges[0]))
+    kept = _merge_short(bounds, scores, edges, min_shot_s=min_shot_s)
+    clips = [(float(edges[a]), float(edges[b])) for a, b in itertools.pairwise(kept)]
     _log.debug("%s: %d cuts, %d clips, fragment share %.2f", p, len(cuts), len(clips), fragment_share)
     return ShotDetection(
         cuts=cuts,
@@ -157,13 +158,16 @@ def _hsv_histograms(frames: np.ndarray) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def _merge_short(bounds: list[int], scores: np.ndarray, *, min_frames: float) -> list[int]:
-    """Drop cuts until no shot is shorter than ``min_frames``: the shortest shot goes first, across its weaker cut."""
+def _merge_short(bounds: list[int], scores: np.ndarray, edges: np.ndarray, *, min_shot_s: float) -> list[int]:
+    """Drop cuts until no shot is shorter than ``min_shot_s``: the shortest shot goes first, across its weaker cut.
+
+    ``edges[i]`` is the start time of frame ``i`` in seconds (``edges[-1]``: the end of the last frame).
+    """
     b = list(bounds)
     while len(b) > 2:
-        lengths = np.diff(b)
+        lengths = np.diff(edges[b])  # seconds
         k = int(np.argmin(lengths))
-        if lengths[k] >= min_frames:
+        if lengths[k] >= min_shot_s - 1e-9:
             break
         # Shot k spans [b[k], b[k+1]); its cuts are b[k] (unless k is the first shot) and b[k+1] (unless the last).
         if k == 0:

@@ -127,3 +127,37 @@ def remux_faststart(src: Path, dst: Path) -> Path:
             packet.stream = streams[packet.stream.index]
             out.mux(packet)
     return dst
+
+
+def write_vfr(path: Path, frames: list[np.ndarray], pts_ms: list[int]) -> Path:
+    """Write a variable-frame-rate h264 mp4: frame ``i`` is shown from ``pts_ms[i]`` milliseconds on."""
+    from fractions import Fraction
+
+    assert len(frames) == len(pts_ms) and pts_ms == sorted(set(pts_ms))
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)  # a nominal rate; every frame carries its own pts
+        stream.pix_fmt = "yuv420p"
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"crf": "10", "preset": "veryfast"}
+        for frame, pts in zip(frames, pts_ms, strict=True):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts, vf.time_base = pts, Fraction(1, 1000)
+            container.mux(stream.encode(vf))
+        container.mux(stream.encode())
+    return path
+
+
+def textured_frames(n: int, h: int, w: int) -> list[np.ndarray]:
+    """Frames with fine vertical stripes (3 px) and a vertical ramp: any horizontal stretch shows as a large error."""
+    yy, xx = np.mgrid[:h, :w]
+    return [
+        np.stack([((xx // 3 + i) % 2) * 200 + 20, (yy * 2 + i) % 256, np.full_like(xx, 100)], axis=-1).astype(np.uint8)
+        for i in range(n)
+    ]
+
+
+def pyav_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of the first video stream, decoded in order by PyAV at its native size: the ground truth."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

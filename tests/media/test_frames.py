@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media import frame_indices, read_frame, sample_frames, write_video
-from tests.media.media_helpers import H, W, decode_index, index_frames
+from media import detect_shots, frame_indices, probe, read_frame, sample_frames, write_video
+from tests.media.media_helpers import H, W, decode_index, index_frames, pyav_frames, textured_frames, write_vfr
 
 # --- frame_indices -------------------------------------------------------------------------------------------------
 
@@ -162,3 +162,60 @@ def test_read_frame(index_video: Path) -> None:
         read_frame(index_video, 6.0)
     with pytest.raises(ValueError, match="t_s"):
         read_frame(index_video, -1.0)
+
+
+# --- issue 15: narrow videos at their native size, variable frame rate -------------------------------------------
+
+
+@pytest.mark.parametrize("width", [16, 48, 72])
+def test_native_frames_of_narrow_videos_match_pyav(tmp_path: Path, width: int) -> None:
+    # issue 15 #2: decord cannot copy frames of these widths; decoding one column wider and cutting stretched the
+    # picture (mean error 30/255 against PyAV at 72 px). Native-size frames must be the decoded pixels themselves.
+    path = write_video(tmp_path / f"w{width}.mp4", textured_frames(6, 128, width), 10, crf=10)
+    truth = pyav_frames(path)  # [(128, width, 3)] * 6
+    frames = sample_frames(path, n=6, size=None)
+    assert frames.shape == (6, 128, width, 3)
+    for i in range(6):
+        err = np.abs(frames[i].astype(np.int16) - truth[i].astype(np.int16))
+        assert err.mean() < 2.0 and np.percentile(err, 99) < 24, (i, err.mean(), err.max())
+        single = read_frame(path, i / 10 + 0.05)
+        assert np.abs(single.astype(np.int16) - truth[i].astype(np.int16)).mean() < 2.0
+    assert probe(path).width == width
+
+
+# Frames 0..19 every 100 ms, then frames 20..39 every 300 ms: the average rate (5.1 fps) is wrong everywhere.
+VFR_PTS_MS = [100 * i for i in range(20)] + [2000 + 300 * i for i in range(20)]
+
+
+def _frame_shown_at(t_s: float) -> int:
+    return int(np.searchsorted(np.array(VFR_PTS_MS) / 1000, t_s + 1e-9, side="right") - 1)
+
+
+def test_variable_frame_rate_samples_the_frames_shown_at_the_sample_times(tmp_path: Path) -> None:
+    # issue 15 #3: sample times were mapped to frames through the average fps (up to 0.64 s off on a VFR file)
+    path = write_vfr(tmp_path / "vfr.mp4", index_frames(40), VFR_PTS_MS)
+    info = probe(path)
+    assert info.frame_count == 40
+    assert info.duration_s >= 7.7 + 0.05  # the last frame starts at 7.7 s; the average-fps estimate said 7.4 s
+    assert info.duration_s == pytest.approx(7.8, abs=0.31)
+    assert info.fps == pytest.approx(info.frame_count / info.duration_s)
+    for t in (0.0, 0.55, 1.95, 2.0, 2.45, 3.25, 5.0, 7.75):
+        assert decode_index(read_frame(path, t)) == _frame_shown_at(t), t
+        assert decode_index(read_frame(path, t, size=32)) == _frame_shown_at(t), t
+    # [2, 4) s in 4 segments: centres 2.25, 2.75, 3.25, 3.75 s
+    got = [decode_index(f) for f in sample_frames(path, 2.0, 4.0, n=4, size=None)]
+    assert got == [_frame_shown_at(t) for t in (2.25, 2.75, 3.25, 3.75)] == [20, 22, 24, 25]
+    whole = [decode_index(f) for f in sample_frames(path, n=8, size=48)]
+    step = info.duration_s / 8
+    assert whole == [_frame_shown_at((k + 0.5) * step) for k in range(8)]
+
+
+def test_variable_frame_rate_shots_are_cut_at_their_time(tmp_path: Path) -> None:
+    # issue 15 #3: a cut at frame 20 of the VFR file lies at 2.0 s, not at 20 / average fps (3.9 s)
+    red, blue = np.zeros((H, W, 3), np.uint8), np.zeros((H, W, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 220, 220
+    path = write_vfr(tmp_path / "vfr_shots.mp4", [red] * 20 + [blue] * 20, VFR_PTS_MS)
+    det = detect_shots(path)
+    assert det.cuts == [20]
+    assert det.clips[0] == pytest.approx((0.0, 2.0))
+    assert det.clips[1][0] == pytest.approx(2.0) and det.clips[1][1] == pytest.approx(probe(path).duration_s)

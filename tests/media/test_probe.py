@@ -186,3 +186,27 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(path)
     with pytest.raises(NotAVideoError, match="not a regular file"):
         probe(path)
+
+
+# Fragments of decoder internals that mean nothing to a user (decord's C++ checks, FFmpeg calls and error codes).
+DECODER_JARGON = ("Check failed", "avfilter", "buffersrc", "__null", "av_read_frame", "1094995529", "DECORD", ".cc:")
+
+
+@pytest.mark.parametrize("percent", [10, 30, 50, 90])
+def test_cut_faststart_mp4_says_what_to_do(tmp_path: Path, faststart_video: Path, percent: int) -> None:
+    # issue 15 #12: a half-cut faststart mp4 failed with "Check failed: avfilter_graph_create_filter(...) Cannot
+    # create buffer source"; every reader must say, in words, that the file is cut short or damaged.
+    path = _truncate(faststart_video, tmp_path / f"cut{percent}.mp4", percent / 100)
+    readers = {
+        "probe": probe,
+        "sample_frames": lambda p: sample_frames(p, n=4),
+        "read_frame": lambda p: read_frame(p, 0),
+    }
+    for name, read in readers.items():
+        with pytest.raises(NotAVideoError) as info:
+            read(path)
+        message = str(info.value)
+        assert "truncated or corrupt" in message, (name, message)
+        assert "re-download or re-encode" in message, (name, message)
+        assert not [j for j in DECODER_JARGON if j in message], (name, message)
+        assert info.value.__cause__ is not None  # the decoder's own words stay in the chain, for debugging
