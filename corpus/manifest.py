@@ -9,7 +9,10 @@ A manifest row describes one video file and, optionally, its clips with their te
     split         optional: train | val | test | test_comp (compositional test set)
 
 In CSV the ``clips`` cell holds the list as JSON. A malformed row is reported as a :class:`ManifestRowError`
-naming the file, the row and the field, and the other rows still load.
+naming the file, the row and the field, and the other rows still load: a byte that is not UTF-8, a lone surrogate,
+a label longer than ``MAX_LABEL_CHARS``, a uri longer than ``MAX_URI_CHARS``, more than ``MAX_CLIPS`` clips, or a
+line (CSV: a cell) longer than ``MAX_LINE_BYTES`` fails its row alone. Texts longer than ``MAX_TEXT_CHARS`` are cut
+to that length and the cut is reported in ``Manifest.warnings``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from urllib.parse import unquote, urlparse
 __all__ = [
     "FORMATS",
     "LABELS",
+    "MAX_CLIPS",
+    "MAX_LABEL_CHARS",
+    "MAX_LINE_BYTES",
+    "MAX_TEXT_CHARS",
+    "MAX_URI_CHARS",
     "SPLITS",
     "ClipRecord",
     "Manifest",
@@ -45,6 +53,15 @@ SPLITS = ("train", "val", "test", "test_comp")
 LABELS = ("industry", "sub_industry", "product", "game")
 _COLUMNS = ("uri", "clips", "asr", *LABELS, "split")
 _CLIP_TEXTS = ("reference", "general")
+
+# Size limits of one row. A transcript or description longer than a few pages is a mistake (a pasted document, a
+# runaway ASR); it is cut, not refused, so the video is still ingested. Labels are filter values and uris paths.
+MAX_TEXT_CHARS = 20_000  # asr, reference, general, and a clip's keywords joined by "; ": longer texts are cut
+MAX_LABEL_CHARS = 200  # industry, sub_industry, product, game, split: a longer value fails the row
+MAX_URI_CHARS = 4096  # PATH_MAX on Linux: a longer uri fails the row
+MAX_CLIPS = 1024  # clips of one row (the catalog's ids hold at most 1,024 shots per video)
+MAX_LINE_BYTES = 16 << 20  # a JSONL line or a CSV cell longer than this (16 MiB) fails its row, unparsed
+_SHOWN_CHARS = 60  # how much of a bad value an error message quotes
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class Manifest:
     path: Path
     records: list[VideoRecord] = field(default_factory=list)
     errors: list[ManifestRowError] = field(default_factory=list)
+    warnings: list[ManifestRowError] = field(default_factory=list)  # rows that loaded with a text cut to size
 
     @property
     def base_dir(self) -> Path:
@@ -124,13 +142,54 @@ class _RowError(ValueError):
         self.field = field
 
 
-def _opt_str(raw: dict[str, Any], key: str) -> str | None:
+_Warnings = list[tuple[str, str]]  # (field, message) of the texts cut in one row
+
+
+def _shown(v: Any) -> str:
+    """``repr(v)``, shortened to what an error message can quote."""
+    r = repr(v)
+    return r if len(r) <= _SHOWN_CHARS else f"{r[: _SHOWN_CHARS - 5]}...{r[-2:]} ({len(str(v)):,} characters)"
+
+
+def _check_unicode(s: str, field: str, where: str = "") -> str:
+    """``s`` unchanged if it is valid Unicode text; a byte that was not UTF-8 or a lone surrogate fails the row.
+
+    Files are decoded with ``surrogateescape``, so a byte that is not UTF-8 arrives as U+DC80..U+DCFF; JSON's
+    ``"\\ud800"`` escapes give the other lone surrogates. Neither can be stored (DuckDB refuses them).
+    """
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        c = ord(s[e.start])
+        if 0xDC80 <= c <= 0xDCFF:
+            raise _RowError(field, f"{where}not valid UTF-8: byte 0x{c - 0xDC00:02x} at character {e.start}") from None
+        raise _RowError(
+            field, f"{where}holds a lone surrogate U+{c:04X} at character {e.start}, not valid Unicode"
+        ) from None
+    return s
+
+
+def _cap_text(s: str, field: str, warnings: _Warnings, where: str = "") -> str:
+    """``s`` cut to ``MAX_TEXT_CHARS`` (at a space near the limit when there is one), with a warning when cut."""
+    if len(s) <= MAX_TEXT_CHARS:
+        return s
+    cut = s[:MAX_TEXT_CHARS]
+    space = cut.rfind(" ", MAX_TEXT_CHARS - MAX_TEXT_CHARS // 10)
+    cut = (cut[:space] if space > 0 else cut).rstrip()
+    warnings.append((field, f"{where}text of {len(s):,} characters cut to {len(cut):,} (limit {MAX_TEXT_CHARS:,})"))
+    return cut
+
+
+def _opt_str(raw: dict[str, Any], key: str, *, max_chars: int | None = MAX_LABEL_CHARS) -> str | None:
+    """A text cell: None when empty; a non-text value, invalid Unicode or more than ``max_chars`` fail the row."""
     v = raw.get(key)
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     if not isinstance(v, str | int | float):
         raise _RowError(key, f"expected text, got {type(v).__name__}")
-    s = str(v).strip()
+    s = _check_unicode(str(v), key).strip()
+    if max_chars is not None and len(s) > max_chars:
+        raise _RowError(key, f"{len(s):,} characters is longer than the limit of {max_chars:,}: {_shown(s)}")
     return s or None
 
 
@@ -138,13 +197,13 @@ def _number(v: Any, field_name: str) -> float:
     try:
         x = float(v)
     except (TypeError, ValueError) as e:
-        raise _RowError(field_name, f"expected a number of seconds, got {v!r}") from e
+        raise _RowError(field_name, f"expected a number of seconds, got {_shown(v)}") from e
     if not math.isfinite(x):
-        raise _RowError(field_name, f"expected a finite number of seconds, got {v!r}")
+        raise _RowError(field_name, f"expected a finite number of seconds, got {_shown(v)}")
     return x
 
 
-def _parse_clip(item: Any, i: int) -> ClipRecord:
+def _parse_clip(item: Any, i: int, warnings: _Warnings) -> ClipRecord:
     where = f"clips[{i}]"
     if isinstance(item, list | tuple):
         if len(item) != 2:
@@ -163,88 +222,184 @@ def _parse_clip(item: Any, i: int) -> ClipRecord:
         v = item.get(k)
         if v is not None and not isinstance(v, str):
             raise _RowError("clips", f"{where}.{k}: expected text, got {type(v).__name__}")
-        texts[k] = v.strip() if isinstance(v, str) and v.strip() else None
+        v = _check_unicode(v, "clips", f"{where}.{k}: ").strip() if isinstance(v, str) else ""
+        texts[k] = _cap_text(v, "clips", warnings, f"{where}.{k}: ") if v else None
     kw = item.get("keywords") or ()
     if isinstance(kw, str):
         kw = [k for k in (s.strip() for s in kw.split(";")) if k]
     if not isinstance(kw, list | tuple) or not all(isinstance(k, str) for k in kw):
         raise _RowError("clips", f"{where}.keywords: expected a list of words")
-    return ClipRecord(start_s=start, end_s=end, keywords=tuple(kw), **texts)
+    kept, size = [], 0
+    for k in kw:
+        _check_unicode(k, "clips", f"{where}.keywords: ")
+        size += len(k) + 2 * bool(kept)  # joined with "; " when stored
+        if size > MAX_TEXT_CHARS:
+            warnings.append(
+                (
+                    "clips",
+                    f"{where}.keywords: {len(kw):,} keywords cut to {len(kept):,} ({MAX_TEXT_CHARS:,} characters)",
+                )
+            )
+            break
+        kept.append(k)
+    return ClipRecord(start_s=start, end_s=end, keywords=tuple(kept), **texts)
 
 
-def _parse_clips(v: Any) -> tuple[ClipRecord, ...] | None:
+def _parse_clips(v: Any, warnings: _Warnings) -> tuple[ClipRecord, ...] | None:
     if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
         return None
     if isinstance(v, str):
+        _check_unicode(v, "clips")
         try:
             v = json.loads(v)
         except json.JSONDecodeError as e:
             raise _RowError("clips", f"not valid JSON ({e.msg} at char {e.pos})") from e
+        except (ValueError, RecursionError) as e:  # a number of more than 4,300 digits, arrays nested too deep
+            raise _RowError("clips", f"not usable JSON ({type(e).__name__}: {str(e)[:100]})") from e
     if hasattr(v, "tolist"):  # numpy array from parquet
         v = v.tolist()
     if not isinstance(v, list):
         raise _RowError("clips", f"expected a list of clips, got {type(v).__name__}")
     if not v:
         return None
-    clips = tuple(_parse_clip(item, i) for i, item in enumerate(v))
+    if len(v) > MAX_CLIPS:
+        raise _RowError("clips", f"{len(v):,} clips is more than the {MAX_CLIPS:,} a video may have")
+    clips = tuple(_parse_clip(item, i, warnings) for i, item in enumerate(v))
     for i, (a, b) in enumerate(itertools.pairwise(clips)):
         if b.start_s < a.end_s - 1e-6:
             raise _RowError("clips", f"clips[{i + 1}] starts at {b.start_s} before clips[{i}] ends at {a.end_s}")
     return clips
 
 
-def _parse_row(raw: dict[str, Any], row: int) -> VideoRecord:
+def _parse_row(raw: dict[str, Any], row: int, warnings: _Warnings) -> VideoRecord:
     if not isinstance(raw, dict):
         raise _RowError(None, f"expected an object, got {type(raw).__name__}")
-    uri = _opt_str(raw, "uri")
+    uri = _opt_str(raw, "uri", max_chars=MAX_URI_CHARS)
     if uri is None:
         raise _RowError("uri", "missing: every row needs the path of its video")
     split = _opt_str(raw, "split")
     if split is not None and split not in SPLITS:
-        raise _RowError("split", f"unknown split {split!r}; valid: {', '.join(SPLITS)} or empty")
+        raise _RowError("split", f"unknown split {_shown(split)}; valid: {', '.join(SPLITS)} or empty")
     labels = {k: _opt_str(raw, k) for k in LABELS}
+    asr = _opt_str(raw, "asr", max_chars=None)
     return VideoRecord(
-        uri=uri, clips=_parse_clips(raw.get("clips")), asr=_opt_str(raw, "asr"), split=split, row=row, **labels
+        uri=uri,
+        clips=_parse_clips(raw.get("clips"), warnings),
+        asr=_cap_text(asr, "asr", warnings) if asr else None,
+        split=split,
+        row=row,
+        **labels,
     )
+
+
+def _printable(v: Any) -> str | None:
+    """A row's uri as error rows can store it: text, invalid bytes escaped (\\xff), at most MAX_URI_CHARS."""
+    if not isinstance(v, str) or not v.strip():
+        return None
+    try:
+        data = v.encode("utf-8", "surrogateescape")  # the bytes of the file, as they were
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        data = v.encode("utf-8", "backslashreplace")
+    s = data.decode("utf-8", "backslashreplace").strip()
+    return s if len(s) <= MAX_URI_CHARS else s[: MAX_URI_CHARS - 3] + "..."
+
+
+def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:
+    with path.open("rb") as f:
+        i, first = 0, True
+        while line := f.readline(MAX_LINE_BYTES + 1):
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):  # skip the rest unread, in bounded reads
+                size = len(line)
+                while (more := f.readline(1 << 20)) and not more.endswith(b"\n"):
+                    size += len(more)
+                size += len(more)
+                i += 1
+                yield i, _RowError(None, f"line of {size:,} bytes is longer than the limit of {MAX_LINE_BYTES:,} bytes")
+                continue
+            if first and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                line = line[3:]
+            first = False
+            text = line.decode("utf-8", "surrogateescape")  # a bad byte fails only the field it is in
+            if not text.strip():
+                continue
+            i += 1
+            try:
+                yield i, json.loads(text)
+            except json.JSONDecodeError as e:
+                yield i, _RowError(None, f"not valid JSON ({e.msg} at char {e.pos})")
+            except (ValueError, RecursionError) as e:  # a number of more than 4,300 digits, arrays nested too deep
+                yield i, _RowError(None, f"not usable JSON ({type(e).__name__}: {str(e)[:100]})")
+
+
+def _csv_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:
+    # The csv module refuses cells over 131,072 characters by default; the limit is process-wide and is only
+    # ever raised here, to MAX_LINE_BYTES, so that long cells reach the per-field limits.
+    if csv.field_size_limit() < MAX_LINE_BYTES:
+        csv.field_size_limit(MAX_LINE_BYTES)
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:
+            raise ValueError(f"{path}: unreadable CSV header ({e})") from e
+        if header is None or "uri" not in header:
+            raise ValueError(f"{path}: CSV header must contain a 'uri' column, got {header}")
+        i = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:  # a cell over MAX_LINE_BYTES; the reader goes on at the next line
+                i += 1
+                yield i, _RowError(None, f"unreadable CSV record ({e}; the limit is {MAX_LINE_BYTES:,})")
+                continue
+            if not cells:  # a blank line
+                continue
+            i += 1
+            if len(cells) > len(header):
+                yield i, _RowError(None, f"{len(cells) - len(header)} more cells than the header has columns")
+            else:
+                yield i, dict(itertools.zip_longest(header, cells))
+
+
+def _parquet_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise ValueError(f"{path}: not a readable Parquet file ({e})") from e
+    if "uri" not in table.column_names:
+        raise ValueError(f"{path}: Parquet file must contain a 'uri' column, got {table.column_names}")
+    try:
+        yield from enumerate(table.to_pylist(), start=1)
+    except (pa.ArrowException, UnicodeDecodeError, ValueError):  # a bad value: convert row by row to find it
+        for i in range(table.num_rows):
+            try:
+                yield i + 1, table.slice(i, 1).to_pylist()[0]
+            except (pa.ArrowException, UnicodeDecodeError, ValueError) as e:
+                yield i + 1, _RowError(None, f"unreadable Parquet row ({str(e)[:200]})")
 
 
 def _raw_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:
     """Yield (1-based row number, raw row dict or the exception that made it unreadable)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or "uri" not in reader.fieldnames:
-                raise ValueError(f"{path}: CSV header must contain a 'uri' column, got {reader.fieldnames}")
-            for i, raw in enumerate(reader, start=1):
-                if None in raw:  # more cells than header columns
-                    yield i, _RowError(None, f"{len(raw[None])} more cells than the header has columns")
-                else:
-                    yield i, raw
+        yield from _csv_rows(path)
     elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            i = 0
-            for line in f:
-                if not line.strip():
-                    continue
-                i += 1
-                try:
-                    yield i, json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield i, _RowError(None, f"not valid JSON ({e.msg} at char {e.pos})")
+        yield from _jsonl_rows(path)
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        if "uri" not in table.column_names:
-            raise ValueError(f"{path}: Parquet file must contain a 'uri' column, got {table.column_names}")
-        yield from enumerate(table.to_pylist(), start=1)
+        yield from _parquet_rows(path)
     else:
         raise ValueError(f"{path}: unknown manifest format '{suffix}'; valid: {', '.join(FORMATS)}")
 
 
 def read_manifest(path: str | Path) -> Manifest:
     """Read a manifest; malformed rows become :class:`ManifestRowError` entries and the rest still load.
+
+    Texts over ``MAX_TEXT_CHARS`` are cut and reported in ``warnings``; see the module docstring for every limit.
 
     Raises:
         FileNotFoundError: when the file does not exist.
@@ -255,15 +410,21 @@ def read_manifest(path: str | Path) -> Manifest:
         raise FileNotFoundError(f"manifest not found: {path}")
     manifest = Manifest(path=path)
     for row, raw in _raw_rows(path):
-        uri = raw.get("uri") if isinstance(raw, dict) else None
+        uri = _printable(raw.get("uri")) if isinstance(raw, dict) else None
+        warnings: _Warnings = []
         try:
             if isinstance(raw, Exception):
                 raise raw
-            manifest.records.append(_parse_row(raw, row))
+            manifest.records.append(_parse_row(raw, row, warnings))
         except _RowError as e:
-            err = ManifestRowError(str(path), row, e.field, str(e), uri if isinstance(uri, str) and uri else None)
+            err = ManifestRowError(str(path), row, e.field, str(e), uri)
             _log.warning("%s", err)
             manifest.errors.append(err)
+            continue
+        for field_name, message in warnings:
+            warning = ManifestRowError(str(path), row, field_name, message, uri)
+            _log.warning("%s", warning)
+            manifest.warnings.append(warning)
     return manifest
 
 

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from corpus.manifest import ClipRecord, VideoRecord, read_manifest, resolve_uri, write_manifest
+from corpus.manifest import (
+    MAX_LABEL_CHARS,
+    MAX_LINE_BYTES,
+    MAX_TEXT_CHARS,
+    ClipRecord,
+    VideoRecord,
+    read_manifest,
+    resolve_uri,
+    write_manifest,
+)
 
 RECORDS = [
     VideoRecord(
@@ -112,3 +121,96 @@ def test_resolve_uri(tmp_path: Path) -> None:
     assert resolve_uri("file:///x/a%20b.mp4", tmp_path) == Path("/x/a b.mp4")
     with pytest.raises(ValueError, match="unsupported uri scheme 'https://'"):
         resolve_uri("https://example.org/a.mp4", tmp_path)
+
+
+# --- issue 15: bad bytes, huge cells and unbounded texts fail (or are cut) row by row ----------------------------
+
+
+def test_a_non_utf8_byte_fails_its_row_alone_in_jsonl(tmp_path: Path) -> None:
+    # issue 15 #4: one byte 0xff in row 2 lost the whole manifest (UnicodeDecodeError, no row number)
+    p = tmp_path / "m.jsonl"
+    good = [json.dumps({"uri": f"v{i}.mp4", "asr": "buy now"}).encode() for i in range(4)]
+    bad_asr = b'{"uri": "bad.mp4", "asr": "caf\xe9 \xff"}'
+    bad_uri = b'{"uri": "\xc3\x28.mp4"}'
+    escaped_surrogate = json.dumps({"uri": "sur.mp4", "asr": "x"}).replace('"x"', '"\\ud800"').encode()
+    p.write_bytes(b"\n".join([good[0], bad_asr, good[1], bad_uri, good[2], escaped_surrogate, good[3]]) + b"\n")
+    m = read_manifest(p)
+    assert [r.uri for r in m.records] == ["v0.mp4", "v1.mp4", "v2.mp4", "v3.mp4"]
+    assert [r.row for r in m.records] == [1, 3, 5, 7]
+    assert [(e.row, e.field) for e in m.errors] == [(2, "asr"), (4, "uri"), (6, "asr")]
+    assert "not valid UTF-8" in m.errors[0].message and "0xe9" in m.errors[0].message
+    assert m.errors[0].uri == "bad.mp4" and str(p) in str(m.errors[0]) and "row 2" in str(m.errors[0])
+    assert "surrogate" in m.errors[2].message
+
+
+def test_a_non_utf8_byte_fails_its_row_alone_in_csv(tmp_path: Path) -> None:
+    # issue 15 #4: the same in CSV, in a label and inside the JSON of the clips cell
+    p = tmp_path / "m.csv"
+    rows = [
+        b"uri,clips,asr,industry,sub_industry,product,game,split",
+        b"a.mp4,,hello,games,,,,train",
+        b"b.mp4,,,g\xffames,,,,train",
+        b'c.mp4,"[{""start_s"": 0, ""end_s"": 1, ""reference"": ""r\xe9d""}]",,,,,,',
+        b"d.mp4,,,,,,,test",
+    ]
+    p.write_bytes(b"\n".join(rows) + b"\n")
+    m = read_manifest(p)
+    assert [r.uri for r in m.records] == ["a.mp4", "d.mp4"]
+    assert [(e.row, e.field, e.uri) for e in m.errors] == [(2, "industry", "b.mp4"), (3, "clips", "c.mp4")]
+    assert all("not valid UTF-8" in e.message for e in m.errors)
+
+
+def test_a_utf8_bom_is_not_part_of_the_header(tmp_path: Path) -> None:
+    p = tmp_path / "m.csv"
+    p.write_bytes("\ufeffuri,split\na.mp4,train\n".encode())
+    assert [r.uri for r in read_manifest(p).records] == ["a.mp4"]
+    q = tmp_path / "m.jsonl"
+    q.write_bytes("\ufeff".encode() + b'{"uri": "a.mp4"}\n')
+    assert [r.uri for r in read_manifest(q).records] == ["a.mp4"]
+
+
+def test_a_csv_cell_over_the_csv_module_limit_is_read_and_capped(tmp_path: Path) -> None:
+    # issue 15 #5: a cell over 131,072 characters raised "field larger than field limit" and lost the manifest
+    p = tmp_path / "m.csv"
+    long_asr = "word " * 39_999 + "words"  # 200,000 characters
+    p.write_text(f"uri,asr\na.mp4,short\nb.mp4,{long_asr}\nc.mp4,fine\n")
+    m = read_manifest(p)
+    assert [r.uri for r in m.records] == ["a.mp4", "b.mp4", "c.mp4"]
+    assert len(m.records[1].asr) <= MAX_TEXT_CHARS and m.records[1].asr.startswith("word word")
+    assert [(w.row, w.field) for w in m.warnings] == [(2, "asr")]
+    assert "200,000 characters" in m.warnings[0].message and f"{MAX_TEXT_CHARS:,}" in m.warnings[0].message
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_texts_are_capped_and_labels_and_uris_bounded(tmp_path: Path, suffix: str) -> None:
+    # issue 15 #6: a 10 MB ASR text was stored as is; texts are cut at MAX_TEXT_CHARS with a warning naming the
+    # row and field, and labels or uris no person would write fail their row
+    huge = "x" * (MAX_TEXT_CHARS + 5)
+    records = [
+        VideoRecord(uri="a.mp4", asr="a " * 5_000_000, row=1),  # a 10 MB transcript
+        VideoRecord(uri="b.mp4", clips=(ClipRecord(0, 1, reference=huge, general="g"),), row=2),
+        VideoRecord(uri="c.mp4", industry="i" * (MAX_LABEL_CHARS + 1), row=3),
+        VideoRecord(uri="d/" * 3000 + "d.mp4", row=4),
+        VideoRecord(uri="e.mp4", clips=(ClipRecord(0, 1, keywords=tuple(f"k{i}" for i in range(5000))),), row=5),
+        VideoRecord(uri="f.mp4", asr="fine", row=6),
+    ]
+    m = read_manifest(write_manifest(records, tmp_path / f"m{suffix}"))
+    assert [r.uri for r in m.records] == ["a.mp4", "b.mp4", "e.mp4", "f.mp4"]
+    a, b, e, f = m.records
+    assert len(a.asr) <= MAX_TEXT_CHARS and len(b.clips[0].reference) <= MAX_TEXT_CHARS
+    assert b.clips[0].general == "g" and f.asr == "fine"
+    assert len("; ".join(e.clips[0].keywords)) <= MAX_TEXT_CHARS
+    assert [(w.row, w.field) for w in m.warnings] == [(1, "asr"), (2, "clips"), (5, "clips")]
+    assert [(x.row, x.field) for x in m.errors] == [(3, "industry"), (4, "uri")]
+    assert f"{MAX_LABEL_CHARS}" in m.errors[0].message
+
+
+def test_a_manifest_line_over_the_limit_fails_alone(tmp_path: Path) -> None:
+    # issue 15 #6: manifest lines are capped; a longer JSONL line fails its row and is never held whole in memory
+    p = tmp_path / "m.jsonl"
+    big = json.dumps({"uri": "big.mp4", "asr": "y" * (MAX_LINE_BYTES + 10)})
+    p.write_text("\n".join([json.dumps({"uri": "a.mp4"}), big, json.dumps({"uri": "c.mp4"})]) + "\n")
+    m = read_manifest(p)
+    assert [(r.uri, r.row) for r in m.records] == [("a.mp4", 1), ("c.mp4", 3)]
+    assert [(e.row, e.field) for e in m.errors] == [(2, None)]
+    assert "line" in m.errors[0].message and f"{MAX_LINE_BYTES:,}" in m.errors[0].message
