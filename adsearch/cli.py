@@ -127,11 +127,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from adsearch.pretrain import run_cli
+
+    return run_cli(_ws(args), args.tag, export=args.export, workers=args.workers, epochs=args.epochs)
+
+
+def _global_options(p: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """--workspace and -v. After a command name they default to SUPPRESS, so an option given before the command
+    stays unless repeated after it; -v counts there into ``verbose_after`` (added to ``verbose`` by ``main``)."""
+    p.add_argument(
+        "--workspace",
+        default=argparse.SUPPRESS if after_command else None,
+        help=f"workspace folder (default: ${ENV_VAR} or ./workspace)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        dest="verbose_after" if after_command else "verbose",
+        default=argparse.SUPPRESS if after_command else 0,
+        help="more log output (-v info, -vv debug)",
+    )
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of every (sub-)command: takes the global options too, before or after the command name."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _global_options(self, after_command=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adsearch", description="Fine-grained text-to-video search for short ad videos.")
-    p.add_argument("--workspace", default=None, help=f"workspace folder (default: ${ENV_VAR} or ./workspace)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v info, -vv debug)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _global_options(p, after_command=False)
+    # parser_class: every command's parser (and its sub-commands' parsers) accepts --workspace and -v as well
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
 
     s = sub.add_parser("synth", help="generate the synthetic ad catalog (videos + manifest)")
     s.add_argument("--clips", type=int, default=DEFAULT_SYNTH_CLIPS, help="number of clips (default %(default)s)")
@@ -167,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     t.set_defaults(func=cmd_train_retriever)
 
+    pt = sub.add_parser("pretrain", help="train (resumable) or --export the retriever behind a pretrained tag")
+    pt.add_argument("--tag", default="synth-v1", help="pretrained tag (default %(default)s; adsearch/pretrain.py)")
+    pt.add_argument("--epochs", type=int, default=None, help="epochs (default: the tag's recipe)")
+    pt.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="render/ingest processes")
+    pt.add_argument("--export", action="store_true", help="write the trained weights + model card into the package")
+    pt.set_defaults(func=cmd_pretrain)
+
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic catalog, then serve the app")
     d.add_argument("--clips", type=int, default=DEFAULT_SYNTH_CLIPS, help="catalog size (default %(default)s)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -192,6 +231,7 @@ def _quiet_ffmpeg(*, verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)  # -v after the command name counts too
     # model weights come from local paths here; a hub look-up would only wait on the network and fail
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]

@@ -11,6 +11,7 @@ from .metrics import mean_rank, median_rank, ranks_from_similarity, recall_at_k,
 from .model import VideoTextRetriever
 from .preprocess import preprocess_frames
 from .pretrained import LoadReport, load_pretrained, load_weights
+from .pretrained_tags import list_pretrained
 from .registry import get_model_config, list_models
 from .train import TrainConfig, TrainResult, train_retriever, training_step
 
@@ -36,6 +37,7 @@ __all__ = [
     "evaluate_retrieval",
     "get_model_config",
     "list_models",
+    "list_pretrained",
     "load_checkpoint",
     "load_pretrained",
     "load_weights",

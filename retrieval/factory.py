@@ -9,6 +9,7 @@ from typing import Any
 from .config import RetrieverConfig, config_from_dict, config_to_dict
 from .model import VideoTextRetriever
 from .pretrained import load_pretrained
+from .pretrained_tags import is_pretrained_tag, load_tag_weights, tag_dir
 from .registry import get_model_config
 
 __all__ = ["apply_overrides", "create_model"]
@@ -42,7 +43,9 @@ def create_model(name_or_config: str | RetrieverConfig, **overrides: Any) -> Vid
 
     Args:
         name_or_config: A name from ``list_models()`` or a ``RetrieverConfig``.
-        **overrides: Config fields to replace, e.g. ``pretrained=None``, ``embed_dim=128``,
+        **overrides: Config fields to replace, e.g. ``pretrained="synth-v1"`` (a tag shipped with the package,
+            see ``list_pretrained()``; the built config then records ``pretrained=None``, so a checkpoint of the
+            model reloads without it), ``pretrained=None``, ``embed_dim=128``,
             ``vision={"num_frames": 8}`` (nested dicts are merged into the nested config).
 
     Returns:
@@ -54,6 +57,11 @@ def create_model(name_or_config: str | RetrieverConfig, **overrides: Any) -> Vid
     """
     config = get_model_config(name_or_config) if isinstance(name_or_config, str) else name_or_config
     config = apply_overrides(config, **overrides)
+    if is_pretrained_tag(config.name, config.pretrained):  # weights shipped in the package (``list_pretrained()``)
+        folder = tag_dir(config.name, config.pretrained)
+        return load_tag_weights(
+            config.name, folder, VideoTextRetriever(config=apply_overrides(config, pretrained=None))
+        )
     model = VideoTextRetriever(config=config)
     if config.pretrained:
         load_pretrained(model, config.pretrained)

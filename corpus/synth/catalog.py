@@ -17,6 +17,7 @@ from tqdm import tqdm
 from corpus.manifest import FORMATS, ClipRecord, VideoRecord, write_manifest
 from corpus.synth.overlays import OCR_TRUTH_NAME, write_ocr_truth
 from corpus.synth.plan import CatalogPlan, VideoSpec, plan_catalog, seed_of
+from corpus.synth.queries import USER_QUERIES_NAME, user_queries, write_user_queries
 from corpus.synth.render import render_video
 from corpus.synth.text import describe_shot
 from corpus.synth.voiceover import voiceover
@@ -91,9 +92,11 @@ def generate_catalog(
     workers: int | None = None,
     manifest_name: str = "manifest.jsonl",
     progress: bool = False,
+    avoid: tuple[int, int] | None = None,
 ) -> SynthCatalog:
     """Generate the synthetic ad catalog: ``out_dir/videos/*.mp4``, ``out_dir/<manifest_name>`` and the on-screen text
-    of each clip, ``out_dir/ocr_truth.jsonl`` (``corpus.synth.overlays.write_ocr_truth``).
+    of each clip, ``out_dir/ocr_truth.jsonl`` (``corpus.synth.overlays.write_ocr_truth``), and the user-style queries
+    of the catalog with their answers, ``out_dir/user_queries.jsonl`` (``corpus.synth.queries``).
 
     The catalog is identical for a seed whatever the number of workers: every video is drawn from (seed, index).
     A video file already present under its expected name is kept, so a killed run resumes; the manifest is
@@ -109,6 +112,8 @@ def generate_catalog(
         workers: Render processes (default ``os.cpu_count()``); 1 renders in this process.
         manifest_name: Manifest file name; its suffix (.jsonl, .csv, .parquet) picks the format.
         progress: Show a progress bar.
+        avoid: ``(n_clips, seed)`` of a catalog (e.g. the default one) whose clip contents and held-out
+            combinations this one avoids (``plan_catalog(avoid=...)``): pretraining data.
 
     Returns:
         A :class:`SynthCatalog` with the manifest path, counts and the time taken.
@@ -126,7 +131,8 @@ def generate_catalog(
             f"manifest_name must be a file name ending in one of {', '.join(FORMATS)}, got {manifest_name!r}"
         )
     out = Path(out_dir)
-    plan = plan_catalog(n_clips, seed=seed, fps=fps)
+    reserved = plan_catalog(avoid[0], seed=avoid[1], fps=fps) if avoid is not None else None
+    plan = plan_catalog(n_clips, seed=seed, fps=fps, avoid=reserved)
     records = build_records(plan, width, height)
     todo = [(v, out / r.uri) for v, r in zip(plan.videos, records, strict=True) if not (out / r.uri).is_file()]
     (out / "videos").mkdir(parents=True, exist_ok=True)
@@ -152,6 +158,7 @@ def generate_catalog(
                 raise
     bar.close()
     write_ocr_truth(plan, records, out / OCR_TRUTH_NAME)  # what each clip shows on screen (benchmarks.ocr)
+    write_user_queries(user_queries(plan, [r.uri for r in records]), out / USER_QUERIES_NAME)  # benchmarks.recall
     manifest = write_manifest(records, out / manifest_name)
     seconds = time.perf_counter() - t0
     n = sum(len(v.shots) for v in plan.videos)

@@ -324,11 +324,17 @@ def _assign_splits(counts: list[int], rng: random.Random) -> list[str]:
     return splits
 
 
-def plan_catalog(n_clips: int, *, seed: int = 0, fps: int = 10) -> CatalogPlan:
-    """Plan every video of a catalog of ``n_clips`` clips: deterministic for (n_clips, seed, fps).
+def plan_catalog(n_clips: int, *, seed: int = 0, fps: int = 10, avoid: CatalogPlan | None = None) -> CatalogPlan:
+    """Plan every video of a catalog of ``n_clips`` clips: deterministic for (n_clips, seed, fps, avoid).
 
     Every clip's content (what its description states) is distinct across the catalog: a video that would repeat
     an earlier clip is drawn again with the next attempt number.
+
+    ``avoid``: another catalog's plan (e.g. the default catalog's) that this one must stay apart from, for
+    pretraining data: no clip repeats one of its clips' content, and its held-out combinations are held out here
+    too (outside ``test_comp``), so a model trained on this catalog's other splits keeps that catalog's
+    compositional split compositional. This catalog's own ``test_comp`` videos then draw from both held-out sets:
+    leave them out of training.
 
     Raises:
         ValueError: when ``n_clips`` < 3 or ``fps`` is outside 4-30.
@@ -342,6 +348,9 @@ def plan_catalog(n_clips: int, *, seed: int = 0, fps: int = 10) -> CatalogPlan:
     splits = _assign_splits(counts, rng)
     heldout = heldout_combinations(seed)
     seen: set[tuple] = set()
+    if avoid is not None:
+        heldout = heldout | avoid.heldout
+        seen.update(s.content_key() for v in avoid.videos for s in v.shots)
     videos = []
     for i, (n, split) in enumerate(zip(counts, splits, strict=True)):
         for attempt in range(1000):

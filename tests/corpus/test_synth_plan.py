@@ -112,3 +112,13 @@ def test_labels_match_content(plan) -> None:
 def test_invalid_arguments(kw, msg) -> None:
     with pytest.raises(ValueError, match=msg):
         plan_catalog(**kw)
+
+
+def test_a_plan_that_avoids_another_keeps_its_clips_and_held_out_combinations_out():
+    reserved = plan_catalog(300, seed=0)
+    plan = plan_catalog(300, seed=7, avoid=reserved)
+    reserved_content = {s.content_key() for v in reserved.videos for s in v.shots}
+    assert not reserved_content & {s.content_key() for v in plan.videos for s in v.shots}
+    outside_comp = {primary_combination(s) for v in plan.videos if v.split != "test_comp" for s in v.shots}
+    assert not outside_comp & reserved.heldout
+    assert plan_catalog(300, seed=7) != plan  # without avoid, the same seed plans other videos
