@@ -3,14 +3,22 @@
 One video is one transaction, ids are deterministic (``indexer.ids``), and every video already in the catalog is
 skipped, so a second run does nothing new and a run killed at any point, run again, ends with the same catalog as
 an uninterrupted one. A file that cannot be read becomes a ``status='failed'`` row with the error; the batch goes on.
+A folder scan accounts for every entry: each one named like a video (a directory, a dangling link, a pipe too) gets
+a row, the others are counted as ignored. Worker processes die with the process that started them, even when it is
+killed with SIGKILL.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
+import signal
+import stat
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,7 +32,7 @@ from corpus.manifest import FORMATS, Manifest, ManifestRowError, VideoRecord, re
 from indexer.catalog import Catalog, ClipRow, VideoRow
 from indexer.ids import MAX_SHOTS, clip_id, failure_video_id, video_id_for_content
 
-__all__ = ["VIDEO_SUFFIXES", "IngestOptions", "IngestSummary", "ingest", "load_source"]
+__all__ = ["VIDEO_SUFFIXES", "FolderScan", "IngestOptions", "IngestSummary", "ingest", "load_source"]
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +41,8 @@ VIDEO_SUFFIXES = (  # what a folder scan picks up; a file that turns out unreada
     *(".m2ts", ".flv", ".f4v", ".wmv", ".asf", ".3gp", ".3g2", ".rm", ".rmvb", ".ogv"),
 )
 _CLIP_END_TOLERANCE_S = 0.25  # manifest clip ends this far past the decoded duration are clamped, further fail
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal a process gets when its parent dies
+_WATCHDOG_S = 1.0  # how often a worker checks that the process that started it is still alive
 
 
 @dataclass(frozen=True)
@@ -56,14 +66,18 @@ class IngestSummary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0  # already in the catalog, or the same content as another video
+    ignored: int = 0  # folder entries that are not named like videos (a .txt, a .jpg, a link to a folder)
     clips: int = 0
     seconds: float = 0.0
     failures: list[tuple[str | None, int | None, str]] = field(default_factory=list)  # (uri, row, error)
+    warnings: list[tuple[str | None, int | None, str]] = field(default_factory=list)  # (uri, row, warning)
 
     def line(self) -> str:
         rate = self.clips / self.seconds if self.seconds > 0 else 0.0
+        extra = f", {self.ignored} other entries ignored (not named like videos)" if self.ignored else ""
+        extra += f", {len(self.warnings)} warnings (texts cut to size)" if self.warnings else ""
         return (
-            f"ingest {self.catalog_id}: {self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
+            f"ingest {self.catalog_id}: {self.ok} ok, {self.failed} failed, {self.skipped} skipped{extra}; "
             f"{self.clips} clips in {self.seconds:.1f} s ({rate:.1f} clips/s)"
         )
 
@@ -73,10 +87,65 @@ class IngestSummary:
             "ok": self.ok,
             "failed": self.failed,
             "skipped": self.skipped,
+            "ignored": self.ignored,
             "clips": self.clips,
             "seconds": round(self.seconds, 3),
             "failures": [{"uri": u, "row": r, "error": e} for u, r, e in self.failures],
+            "warnings": [{"uri": u, "row": r, "warning": w} for u, r, w in self.warnings],
         }
+
+
+@dataclass
+class FolderScan(Manifest):
+    """The rows of a folder of videos: one per entry named like a video, whatever it turns out to be."""
+
+    problems: dict[str, str] = field(default_factory=dict)  # uri -> why it cannot be read, known from the scan
+    ignored: list[str] = field(default_factory=list)  # entries not named like videos (relative paths, escaped)
+
+
+def _storable(text: str) -> str:
+    """``text`` as valid UTF-8 (what DuckDB stores): bytes of a file name that were not UTF-8 escaped as \\xff."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _scan_folder(source: Path) -> FolderScan:
+    """Every entry under ``source`` named like a video becomes a row; the rest are counted as ignored.
+
+    Directories are walked without following symbolic links (no loops); a directory or a link named like a video
+    still gets its row, which fails with the reason at ingest.
+    """
+    found: list[Path] = []
+    scan = FolderScan(path=source / "manifest.jsonl")  # no manifest file: paths are relative to the folder itself
+
+    def unreadable(e: OSError) -> None:
+        rel = os.path.relpath(e.filename, source) if e.filename else "?"
+        scan.ignored.append(_storable(rel))
+        _log.warning("cannot list %s: %s", _storable(str(e.filename)), e.strerror)
+
+    for dirpath, dirnames, filenames in os.walk(source, onerror=unreadable):
+        dirnames.sort()
+        for name in (*dirnames, *filenames):
+            p = Path(dirpath) / name
+            if p.suffix.lower() in VIDEO_SUFFIXES:
+                found.append(p)
+            elif name in filenames or p.is_symlink():  # plain folders are walked, not counted
+                scan.ignored.append(_storable(str(p.relative_to(source))))
+    for i, p in enumerate(sorted(found), start=1):
+        rel = str(p.relative_to(source))
+        uri = _storable(rel)
+        if uri != rel:
+            scan.problems[uri] = "the file name is not valid UTF-8; rename the file"
+        scan.records.append(VideoRecord(uri=uri, row=i))
+    if scan.ignored:
+        _log.info("%s: %d entries not named like videos ignored", source, len(scan.ignored))
+    return scan
 
 
 def load_source(source: str | Path) -> Manifest:
@@ -96,18 +165,39 @@ def load_source(source: str | Path) -> Manifest:
         raise ValueError(f"{source} holds several manifests ({', '.join(m.name for m in manifests)}); name one")
     if manifests:
         return read_manifest(manifests[0])
-    videos = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-    records = [VideoRecord(uri=str(p.relative_to(source)), row=i) for i, p in enumerate(videos, start=1)]
-    # a folder scan has no manifest file; base paths on the folder itself
-    return Manifest(path=source / "manifest.jsonl", records=records)
+    return _scan_folder(source)
 
 
-def _sha256(path: Path) -> tuple[str, int]:
+def _check_video_path(path: Path) -> None:
+    """Raise, with the reason in words, unless ``path`` is a readable regular file (never opens it: a pipe blocks)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise FileNotFoundError(
+                f"a dangling symbolic link: {path} points to {os.readlink(path)}, which does not exist"
+            ) from None
+        raise FileNotFoundError(f"no such file: {path}") from None
+    except OSError as e:
+        raise OSError(f"cannot read {path}: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{path} is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path} is not a regular file (a pipe, socket or device); expected a video file")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"{path} is not readable (permission denied)")
+
+
+def _sha256(path: Path) -> tuple[str, int] | OSError:
+    """(hex digest, size) of a file, or the error that stopped reading it (deleted or unreadable meanwhile)."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest(), path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        return h.hexdigest(), path.stat().st_size
+    except OSError as e:
+        return e
 
 
 @dataclass(frozen=True)
@@ -208,12 +298,42 @@ def _failed_row(catalog_id: str, err: ManifestRowError) -> VideoRow:
     )
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the ingest process that started it ends, even by SIGKILL.
+
+    On Linux the kernel sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); everywhere a daemon thread
+    checks every second that the parent is still this process's parent. Without this, the workers of a killed
+    ingest (and the resource tracker, which lives as long as they do) are re-parented to init and run forever.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                _log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as e:  # no libc symbol: the watchdog still works
+            _log.debug("no prctl: %s", e)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_WATCHDOG_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ingest-parent-watchdog", daemon=True).start()
+
+
 def _run_tasks(tasks: list[_Task], workers: int) -> Iterator[tuple[VideoRow, list[ClipRow]]]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_process, tasks)
         return
     # spawn: decord and torch hold threads that do not survive fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures: list[Future] = [pool.submit(_process, t) for t in tasks]
         for fut in futures:  # in submission order, so logs and progress read in manifest order
             yield fut.result()
@@ -241,10 +361,15 @@ def ingest(
     """
     t0 = time.perf_counter()
     manifest = source if isinstance(source, Manifest) else load_source(source)
-    catalog_id = catalog_id or manifest.base_dir.resolve().name
+    catalog_id = _storable(catalog_id or manifest.base_dir.resolve().name)
     summary = IngestSummary(catalog_id=catalog_id)
+    problems: dict[str, str] = {}
+    if isinstance(manifest, FolderScan):
+        summary.ignored = len(manifest.ignored)
+        problems = manifest.problems
+    summary.warnings = [(w.uri, w.row, str(w)) for w in manifest.warnings]
     run_id = uuid.uuid4().hex
-    catalog.ensure_catalog(catalog_id, str(manifest.path))
+    catalog.ensure_catalog(catalog_id, _storable(str(manifest.path)))
     catalog.start_run(run_id, "ingest", catalog_id)
 
     def record_failure(row: VideoRow, replace_existing: bool = False) -> None:
@@ -276,10 +401,13 @@ def ingest(
         for d in done:  # a retried failure: its old row goes when the new one is written
             catalog.con.execute("DELETE FROM videos WHERE video_id = ? AND status = 'failed'", [d["video_id"]])
         try:
+            if rec.uri in problems:
+                raise ValueError(problems[rec.uri])
             path = resolve_uri(rec.uri, manifest.base_dir)
-            if not path.is_file():
-                raise FileNotFoundError(f"no such file: {path}")
-        except (ValueError, OSError) as e:
+            if _storable(str(path)) != str(path):
+                raise ValueError(f"the path {_storable(str(path))} is not valid UTF-8; rename its folders")
+            _check_video_path(path)
+        except (ValueError, OSError, RuntimeError) as e:  # RuntimeError: "~user" with no such user
             record_failure(
                 VideoRow(
                     fid,
@@ -299,7 +427,13 @@ def ingest(
         hashes = list(pool.map(lambda p: _sha256(p[1]), pending))
     tasks: list[_Task] = []
     seen: set[str] = set()
-    for (rec, path), (sha, size) in zip(pending, hashes, strict=True):
+    for (rec, path), hashed in zip(pending, hashes, strict=True):
+        if isinstance(hashed, OSError):  # the file went away or became unreadable since it was checked
+            fid = failure_video_id(catalog_id, rec.uri, rec.row)
+            error = f"{type(hashed).__name__}: cannot read {path}: {hashed.strerror or hashed}"
+            record_failure(VideoRow(fid, catalog_id, "failed", uri=rec.uri, manifest_row=rec.row, error=error))
+            continue
+        sha, size = hashed
         vid = video_id_for_content(sha)
         existing = catalog.con.execute("SELECT status FROM videos WHERE video_id = ?", [vid]).fetchone()
         if sha in seen or (existing and existing[0] == "ok"):

@@ -270,3 +270,97 @@ def test_asr_transcribes_videos_without_a_transcript(tmp_path: Path) -> None:
     words = " ".join(r["text"] for r in rows).lower()
     assert "shoes" in words and "free" in words, words
     assert {r["source"] for r in rows} == {"whisper:tiny.en"}
+
+
+# --- issue 15: every folder entry accounted for; no worker outlives a killed ingest ------------------------------
+
+
+def test_folder_scan_accounts_for_every_entry(tmp_path: Path, good_videos: list[Path]) -> None:
+    # issue 15 #1: a directory named x.mp4 and a dangling symlink y.mp4 got no row and no message
+    folder = tmp_path / "drop"
+    (folder / "x.mp4").mkdir(parents=True)
+    shutil.copy(good_videos[0], folder / "a.mp4")
+    shutil.copy(good_videos[1], folder / "x.mp4" / "inside.mp4")  # a folder named like a video is still scanned
+    (folder / "y.mp4").symlink_to(folder / "gone.mp4")
+    os.mkfifo(folder / "pipe.mov")  # opening it would block: it must fail without being read
+    shutil.copy(good_videos[2], folder / os.fsdecode(b"caf\xe9.mp4"))  # a file name that is not UTF-8
+    (folder / "notes.txt").write_text("not a video")
+    (folder / "cover.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    ws = tmp_path / "ws"
+    with open_catalog(ws / "catalog.duckdb") as cat:
+        s = ingest(folder, cat, opts=_opts(ws))
+        rows = cat.query("SELECT uri, status, error FROM videos ORDER BY uri")
+    assert (s.ok, s.failed, s.ignored) == (2, 4, 2), s.line()
+    assert "2 other entries ignored" in s.line()
+    by_uri = {r["uri"]: r for r in rows}
+    assert by_uri["a.mp4"]["status"] == by_uri["x.mp4/inside.mp4"]["status"] == "ok"
+    expected = {
+        "x.mp4": "a directory",
+        "y.mp4": "dangling symbolic link",
+        "pipe.mov": "not a regular file",
+        "caf\\xe9.mp4": "not valid UTF-8",
+    }
+    for uri, needle in expected.items():
+        assert by_uri[uri]["status"] == "failed" and needle in by_uri[uri]["error"], (uri, by_uri[uri])
+    with open_catalog(ws / "catalog.duckdb") as cat:  # a second run finds them all done
+        again = ingest(folder, cat, opts=_opts(ws))
+    assert (again.ok, again.failed, again.skipped) == (0, 0, 6)
+
+
+def _proc_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, start time) of every process, read from /proc."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        out[int(entry)] = (int(fields[1]), fields[0], fields[19])
+    return out
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """pid -> start time of every live descendant of ``pid``."""
+    table, found, frontier = _proc_table(), {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, state, start) in table.items():
+            if ppid == parent and state != "Z" and child not in found:
+                found[child] = start
+                frontier.append(child)
+    return found
+
+
+def _still_running(procs: dict[int, str]) -> list[int]:
+    table = _proc_table()
+    return [p for p, start in procs.items() if p in table and table[p][2] == start and table[p][1] != "Z"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_ingest_leaves_no_worker_running(tmp_path: Path) -> None:
+    # issue 15 #7: spawn workers and the resource tracker of a SIGKILLed ingest lived on, re-parented to init
+    manifest = _many_videos(tmp_path / "batch", 24)
+    cmd = _ingest_cmd(tmp_path / "ws", manifest)
+    cmd[cmd.index("--workers") + 1] = "2"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, children = time.monotonic() + 120, {}
+        while time.monotonic() < deadline and not list((tmp_path / "ws" / "thumbs").glob("*.jpg")):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            children.update(_descendants(proc.pid))
+            time.sleep(0.05)
+        children.update(_descendants(proc.pid))
+        assert len(children) >= 3, children  # 2 workers and the resource tracker, at least
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while _still_running(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _still_running(children)
+    for pid in left:  # do not leak them into the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{len(left)} of {len(children)} child processes outlived the killed ingest"
