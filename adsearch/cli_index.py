@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from adsearch.workspace import Workspace
@@ -97,7 +98,27 @@ def cmd_index_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_server(args: argparse.Namespace) -> int:
+    """``adsearch search --server URL``: the same search through a running ``adsearch serve``."""
+    from adsearch.client import ApiError, Client, format_hits
+
+    names = ("industry", "sub_industry", "product", "game", "catalog", "split")
+    filters = {n: getattr(args, n) for n in names if getattr(args, n)}
+    channels = getattr(args, "channels", None)
+    client = Client(args.server, token=args.token or os.environ.get("ADSEARCH_TOKEN") or None)
+    try:
+        page = client.search(
+            args.query, k=args.k, filters=filters, channels=channels.split(",") if isinstance(channels, str) else None
+        )
+    except ApiError as e:
+        raise ValueError(e.message) from None
+    print(format_hits(page["hits"]))
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.server:
+        return _search_server(args)
     from adsearch.index import format_hits, open_searcher
     from indexer.search import Filters
 
@@ -162,6 +183,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("search", help="search clips by text")
     q.add_argument("query", help="what the clip shows")
     q.add_argument("--k", type=int, default=10, help="number of hits (default %(default)s)")
+    q.add_argument(
+        "--server",
+        default=os.environ.get("ADSEARCH_SERVER"),
+        help="search through a running `adsearch serve` at this URL (default $ADSEARCH_SERVER; else locally)",
+    )
+    q.add_argument("--token", default=None, help="the server's bearer token (default $ADSEARCH_TOKEN)")
     _model_arg(q)
     for name in ("industry", "sub-industry", "product", "game", "catalog", "split"):
         q.add_argument(f"--{name}", action="append", default=None, help=f"only clips with this {name} (repeatable)")

@@ -283,3 +283,8 @@ class Searcher:
             ).fetchall()
             out[name] = [r[0] for r in rows]
         return out
+
+    def catalog_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on the in-memory catalog copy searches read (tables ``catalogs``, ``videos``, ``clips``,
+        ``texts``; see ``indexer.catalog_snapshot``), for clip look-ups that must not open the catalog file."""
+        return self._snapshot.cursor()
