@@ -11,6 +11,7 @@ from adsearch.workspace import Workspace
 __all__ = ["add_commands"]
 
 _MODEL_HELP = "retriever checkpoint under <workspace>/models, or its folder (default %(default)s)"
+_NO_TEXT_HELP = "skip the text channels' indexes (descriptions, speech, on-screen text: BM25 + MiniLM)"
 
 
 def _ws(args: argparse.Namespace) -> Workspace:
@@ -40,10 +41,20 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text_indexes(args: argparse.Namespace, *, only_if_changed: bool) -> None:
+    if args.no_text:
+        return
+    from adsearch.index import update_text_indexes
+
+    for result in update_text_indexes(_ws(args), only_if_changed=only_if_changed):
+        print(result.line())
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from adsearch.index import build
 
     print(build(_ws(args), model=args.model, factory=args.factory).line())
+    _text_indexes(args, only_if_changed=False)
     return 0
 
 
@@ -54,6 +65,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     _print_failures(summary.failures, summary.failed)
     print(summary.line())
     print(result.line())
+    _text_indexes(args, only_if_changed=True)
     return 0
 
 
@@ -131,7 +143,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         catalog=args.catalog,
         split=args.split,
     )
-    hits = searcher.search(args.query, k=args.k, filters=filters)
+    hits = searcher.search(args.query, k=args.k, filters=filters, channels=args.channels, fusion=args.fusion)
     print(format_hits(hits))
     return 0
 
@@ -159,10 +171,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     b = isub.add_parser("build", help="build, tune and publish a new index version from the embedded clips")
     _model_arg(b)
     b.add_argument("--factory", default=None, help="force a FAISS factory string, e.g. 'IVF256,Flat' or 'HNSW32'")
+    b.add_argument("--no-text", action="store_true", help=_NO_TEXT_HELP)
     b.set_defaults(func=cmd_index_build)
     a = isub.add_parser("add", help="embed new clips and add them to the live index (rebuilds when it must)")
     _model_arg(a)
     _run_args(a)
+    a.add_argument("--no-text", action="store_true", help=_NO_TEXT_HELP)
     a.set_defaults(func=cmd_index_add)
     r = isub.add_parser("remove", help="retire a catalog from search (its rows stay)")
     r.add_argument("--catalog", required=True, help="catalog to retire")
@@ -192,4 +206,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _model_arg(q)
     for name in ("industry", "sub-industry", "product", "game", "catalog", "split"):
         q.add_argument(f"--{name}", action="append", default=None, help=f"only clips with this {name} (repeatable)")
+    q.add_argument(
+        "--channels",
+        default=None,
+        help="comma-separated channels among visual,description,speech,text (default: every published one)",
+    )
+    q.add_argument("--fusion", default="rrf", choices=("rrf", "score"), help="how channels fuse (default %(default)s)")
     q.set_defaults(func=cmd_search)

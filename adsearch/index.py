@@ -30,6 +30,7 @@ __all__ = [
     "prune_index",
     "remove_catalog",
     "status",
+    "update_text_indexes",
 ]
 
 DEFAULT_MODEL = "retriever-tiny"  # what `adsearch train-retriever` writes with its defaults
@@ -191,6 +192,41 @@ def add_catalogs(
     return summary, result
 
 
+def update_text_indexes(ws: Workspace, *, only_if_changed: bool = False, progress: bool = True, encoder=None) -> list:
+    """Build and publish the text channels' indexes (description, speech, on-screen text: BM25 + dense) of the
+    catalog's searchable clips; ``only_if_changed`` keeps a channel's published version when its texts did not
+    change (``index add``). Returns one ``indexer.text_index.TextBuildResult`` per channel.
+
+    Raises:
+        FileNotFoundError: no catalog.
+    """
+    from indexer.catalog import open_catalog
+    from indexer.text_index import TextEncoder, build_text_indexes
+
+    if not ws.catalog_path.is_file():
+        raise FileNotFoundError(f"no catalog in {ws.root}; run `adsearch ingest` (or `adsearch demo`) first")
+    encoder = encoder or TextEncoder()
+    with open_catalog(ws.catalog_path) as cat:
+        return build_text_indexes(
+            cat, encoder, ws.vectors_dir, ws.indexes_dir, only_if_changed=only_if_changed, progress=progress
+        )
+
+
+def _text_encoder(net):
+    """The text channels' encoder, sharing the retriever's frozen MiniLM backbone when it is the same model."""
+    from indexer.text_index import DEFAULT_TEXT_MODEL, TextEncoder
+
+    cfg = getattr(getattr(net, "config", None), "text", None)
+    backbone = getattr(getattr(net, "text", None), "backbone", None)
+    same = (
+        cfg is not None
+        and cfg.tower == "sentence_transformers"
+        and cfg.model == DEFAULT_TEXT_MODEL
+        and cfg.max_seq_length is None
+    )
+    return TextEncoder(backbone=backbone if same else None)
+
+
 def remove_catalog(ws: Workspace, catalog: str) -> int:
     """Retire ``catalog`` from search (rows stay); returns its number of ok videos."""
     from indexer.build import retire_catalog
@@ -214,10 +250,16 @@ def prune_index(ws: Workspace, *, model: str = DEFAULT_MODEL, keep: int = 1) -> 
     """Delete old index versions of the model, keeping the published one and the newest ``keep``."""
     from indexer.build import prune_versions
     from indexer.catalog import open_catalog
+    from indexer.channels import TEXT_CHANNELS
+    from indexer.text_index import TextEncoder, text_model_id
 
     model_id = _model_id(ws, model)
+    text_ids = [text_model_id(ch, TextEncoder().encoder_id) for ch in TEXT_CHANNELS]
     with open_catalog(ws.catalog_path) as cat:
-        return prune_versions(cat, ws.indexes_dir, model_id, keep=keep)
+        deleted = prune_versions(cat, ws.indexes_dir, model_id, keep=keep)
+        for tid in text_ids:
+            deleted += [f"{tid}/{name}" for name in prune_versions(cat, ws.indexes_dir, tid, keep=keep)]
+        return deleted
 
 
 def open_searcher(ws: Workspace, model: str = DEFAULT_MODEL) -> Searcher:
@@ -227,6 +269,7 @@ def open_searcher(ws: Workspace, model: str = DEFAULT_MODEL) -> Searcher:
         FileNotFoundError: no catalog, no checkpoint, no vectors or no published index (the message names the
             command to run).
     """
+    from indexer.text_index import TextChannels
     from indexer.versions import active_version
     from retrieval import encode_queries, load_checkpoint
 
@@ -244,7 +287,12 @@ def open_searcher(ws: Workspace, model: str = DEFAULT_MODEL) -> Searcher:
         return encode_queries(net, texts)
 
     return Searcher(
-        ws.catalog_path, ws.indexes_dir, model_id=store.model_id, encode_text=encode_text, workspace_root=ws.root
+        ws.catalog_path,
+        ws.indexes_dir,
+        model_id=store.model_id,
+        encode_text=encode_text,
+        workspace_root=ws.root,
+        text_channels=TextChannels(ws.indexes_dir, _text_encoder(net)),  # the channels published for the catalog
     )
 
 
@@ -257,6 +305,8 @@ def format_hits(hits: list[Hit], *, text_width: int = 60) -> str:
     """A fixed-width table: rank, score, clip, catalog, labels, start-end, the start of the fine/general text."""
     if not hits:
         return "no hits (no indexed clip matches the filters)"
+    if any(h.channels for h in hits):
+        return _format_channel_hits(hits, text_width=text_width)
     lines = [f"{'#':>3} {'score':>6} {'clip':>20} {'catalog':<14} {'labels':<34} {'start-end':>13}  text"]
     for h in hits:
         labels = "/".join(v for v in (h.labels.get("industry"), h.labels.get("product") or h.labels.get("game")) if v)
@@ -265,5 +315,25 @@ def format_hits(hits: list[Hit], *, text_width: int = 60) -> str:
         lines.append(
             f"{h.rank:>3} {h.score:>6.3f} {h.clip_id:>20} {_short(h.catalog_id, 14):<14} {_short(labels, 34):<34} "
             f"{h.start_s:>6.2f}-{h.end_s:<6.2f}  {_short(text, text_width)}"
+        )
+    return "\n".join(lines)
+
+
+def _format_channel_hits(hits: list[Hit], *, text_width: int) -> str:
+    """Fused hits, one line each: rank, fused score, clip, catalog, labels, start-end, the channels that matched and
+    the snippet (``channel: text`` with the matched words in [brackets]; a match by meaning has none)."""
+    lines = [
+        f"{'#':>3} {'score':>7} {'clip':>20} {'catalog':<14} {'labels':<34} {'start-end':>13}  {'channels':<27} snippet"
+    ]
+    for h in hits:
+        labels = "/".join(v for v in (h.labels.get("industry"), h.labels.get("product") or h.labels.get("game")) if v)
+        labels = f"{labels} [{h.labels.get('split') or '-'}]"
+        if h.snippet is not None:
+            snippet = f"{h.snippet.channel}: {h.snippet.highlighted()}"
+        else:
+            snippet = h.texts.get("fine") or h.texts.get("general") or h.texts.get("asr") or ""
+        lines.append(
+            f"{h.rank:>3} {h.score:>7.4f} {h.clip_id:>20} {_short(h.catalog_id, 14):<14} {_short(labels, 34):<34} "
+            f"{h.start_s:>6.2f}-{h.end_s:<6.2f}  {','.join(h.channels) or '-':<27} {_short(snippet, text_width)}"
         )
     return "\n".join(lines)

@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 
 from indexer.catalog_snapshot import CatalogSnapshot
+from indexer.channels import CHANNELS, TEXT_CHANNELS, VISUAL, ChannelError, Snippet, parse_channels
+from indexer.fusion import DEFAULT_FUSION, Ranking, explain_hits, fuse, fusion_depth
 from indexer.versions import LiveIndex
 
-__all__ = ["FILTER_FIELDS", "MAX_QUERY_CHARS", "Filters", "Hit", "QueryError", "Searcher"]
+if TYPE_CHECKING:
+    from indexer.text_index import TextChannels
+
+__all__ = ["CHANNELS", "FILTER_FIELDS", "MAX_QUERY_CHARS", "Filters", "Hit", "QueryError", "Searcher", "Snippet"]
 
 _log = logging.getLogger(__name__)
 
@@ -104,6 +109,11 @@ class Hit:
     thumb: str | None  # absolute path of the clip's thumbnail jpg
     texts: dict[str, str]  # among fine, general, asr, reference ('general': a generated caption before the manifest's)
     labels: dict[str, str | None]  # industry, sub_industry, product, game, split
+    # multi-channel searches (indexer.fusion): ``score`` is then the fused score
+    channels: tuple[str, ...] = ()  # channels that matched, strongest first (visual, description, speech, text)
+    channel_scores: dict[str, float] = field(default_factory=dict)  # channel -> its share of the fused score
+    snippet: Snippet | None = None  # the best-matching sentence / phrase / line of the strongest text channel
+    snippets: dict[str, Snippet] = field(default_factory=dict)  # text channel -> its snippet
 
 
 def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -138,6 +148,7 @@ class Searcher:
         encode_text: Texts -> float32 (N, D) query vectors of that model.
         workspace_root: Folder the catalog's relative thumbnail paths start from; default: the catalog's folder.
         check_interval_s: Minimum seconds between two checks for a newly published version.
+        text_channels: The text channels' indexes (``indexer.text_index.TextChannels``); None: visual only.
 
     Raises:
         FileNotFoundError: no published index for the model, or no catalog.
@@ -153,8 +164,10 @@ class Searcher:
         encode_text: Callable[[list[str]], np.ndarray],
         workspace_root: str | Path | None = None,
         check_interval_s: float = 0.5,
+        text_channels: TextChannels | None = None,
     ) -> None:
         self._snapshot = CatalogSnapshot(catalog_path, check_interval_s=check_interval_s)
+        self._text = text_channels
         self._root = Path(workspace_root) if workspace_root is not None else Path(catalog_path).parent
         self._encode = encode_text
         self.model_id = model_id
@@ -265,13 +278,83 @@ class Searcher:
             return []
         return self.search_vectors(self._encode(texts), k, filters)
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Channels with a published index: ``visual`` and the text channels built for the catalog."""
+        return (VISUAL, *(self._text.available() if self._text is not None else ()))
+
+    def _channels(self, channels: str | Sequence[str] | None) -> tuple[str, ...]:
+        try:
+            return parse_channels(channels, self.channels)
+        except ChannelError as e:
+            raise QueryError(str(e)) from None
+
+    def _rankings(self, text: str, wanted: Sequence[str], depth: int, allowed: np.ndarray | None) -> dict:
+        out: dict[str, Ranking] = {}
+        if allowed is not None and allowed.size == 0:
+            return out
+        if VISUAL in wanted:
+            scores, ids = self._live.search(self._encode([text]), depth, allowed_ids=allowed)
+            out[VISUAL] = Ranking.of(ids[0], scores[0])
+        if self._text is not None and set(wanted) & set(TEXT_CHANNELS):
+            out.update(self._text.rankings(text, wanted, depth, allowed))
+        return out
+
+    def rankings(
+        self, query: str, depth: int = 100, filters: Filters | None = None, channels: str | Sequence[str] | None = None
+    ) -> dict[str, Ranking]:
+        """Each ranker's list for a query before fusion (``visual``, ``<channel>.lexical``, ``<channel>.dense``), at
+        most ``depth`` clips each, filters applied: the input of ``indexer.fusion.fuse`` / ``evaluate_fusion``."""
+        text = check_query(query)
+        wanted = self._channels(channels)
+        if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
+            raise QueryError(f"depth must be a positive integer, got {depth!r}")
+        return self._rankings(text, wanted, int(depth), self._allowed_ids(self._snapshot.cursor(), filters))
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        channels: str | Sequence[str] | None = None,
+        *,
+        fusion: str = DEFAULT_FUSION,
+        weights: Mapping[str, float] | None = None,
+    ) -> list[Hit]:
         """The top ``k`` clips for a text query, best first.
 
+        Args:
+            query: What the clip shows, says or prints.
+            k: Number of hits.
+            filters: Metadata filters; they apply to every channel.
+            channels: ``visual``, ``description``, ``speech``, ``text`` (names or a comma-separated string);
+                None: every channel with a published index. Visual alone is the plain video-vector search (``score``
+                is the cosine similarity); several channels are fused (``indexer.fusion``) and each hit carries the
+                channels that matched and its snippets.
+            fusion: ``"rrf"`` or ``"score"`` (``indexer.fusion.FUSION_METHODS``).
+            weights: Per ranker or channel weights of the fusion (default: equal).
+
         Raises:
-            QueryError: empty, whitespace-only or too long query, or k < 1.
+            QueryError: empty, whitespace-only or too long query, k < 1, an unknown or unpublished channel, or an
+                unknown fusion method.
         """
-        return self.search_vectors(self._encode([check_query(query)]), k, filters)[0]
+        text = check_query(query)
+        wanted = self._channels(channels)
+        if wanted == (VISUAL,):
+            return self.search_vectors(self._encode([text]), k, filters)[0]
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise QueryError(f"k must be a positive integer, got {k!r}")
+        cur = self._snapshot.cursor()
+        rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters))
+        try:
+            fused = fuse(rankings, method=fusion, weights=weights)
+        except ValueError as e:
+            raise QueryError(str(e)) from None
+        top = fused[: k + 32]  # spare candidates for clips the catalog copy no longer holds
+        scores = np.array([[f.score for f in top]], np.float64)
+        hits = self._hits(cur, scores, np.array([[f.clip_id for f in top]], np.int64))[0][:k]
+        snippets = (lambda wanted: self._text.snippets(text, wanted)) if self._text is not None else None
+        return explain_hits(hits, top, k, snippets)
 
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values of each filter field over searchable clips (for dropdowns), sorted."""

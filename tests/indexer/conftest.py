@@ -14,6 +14,8 @@ import pytest
 from corpus.manifest import ClipRecord, VideoRecord, write_manifest
 from media import write_video
 
+from .text_helpers import text_encoder, text_ws  # noqa: F401  (session fixtures of the text-channel tests)
+
 FPS = 10
 SIZE = (112, 64)  # (H, W): vertical, small
 

