@@ -642,6 +642,7 @@ def user_queries(plan: CatalogPlan, uris: Sequence[str]) -> list[UserQuery]:
         for k, shot in enumerate(v.shots):
             keys.append((uri, k))
             attrs.append(clip_attributes(shot))
+    position = {key: i for i, key in enumerate(keys)}
     postings: dict[Attr, set[int]] = {}
     for i, a in enumerate(attrs):
         for x in a:
@@ -655,7 +656,7 @@ def user_queries(plan: CatalogPlan, uris: Sequence[str]) -> list[UserQuery]:
                 rng = random.Random(seed_of("user-query", v.seed, k, j))
                 text, q = write_query(shot, rng, rng.randint(lo, hi))
                 hits = sorted(set.intersection(*(postings[x] for x in q)))
-                assert keys.index((uri, k)) in hits, "a query matches the clip it was written from"
+                assert position[uri, k] in hits, "a query matches the clip it was written from"
                 out.append(
                     UserQuery(
                         query_id=f"q{v.index:05d}-{k}-{j}",
