@@ -1,0 +1,117 @@
+"""Fusion of channel rankings: RRF and weighted score arithmetic, clip-id tie-breaks, matched channels, the measuring
+helpers, and a fused search that is a pure function of the indexes and the query (real tantivy, FAISS, MiniLM)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from indexer.fusion import (
+    DENSE_MATCH_MIN,
+    Fused,
+    Ranking,
+    evaluate_fusion,
+    fuse,
+    matched_channels,
+    recall_figures,
+)
+
+from .text_helpers import TextWorkspace, searcher
+
+
+def _r(pairs: list[tuple[int, float]]) -> Ranking:
+    return Ranking.of([c for c, _ in pairs], [s for _, s in pairs])
+
+
+def test_ranking_orders_by_score_then_clip_id_and_drops_padding() -> None:
+    r = Ranking.of([9, 4, -1, 7, 2], [0.5, 0.5, -math.inf, 0.9, 0.5])
+    assert r.ids.tolist() == [7, 2, 4, 9] and r.scores.tolist() == [0.9, 0.5, 0.5, 0.5]
+
+
+def test_rrf_and_weighted_score_arithmetic() -> None:
+    rankings = {"visual": _r([(1, 0.9), (2, 0.5), (3, 0.1)]), "text.lexical": _r([(3, 7.0), (1, 2.0)])}
+    rrf = {f.clip_id: f.score for f in fuse(rankings, method="rrf", rrf_k=60)}
+    assert rrf == pytest.approx({1: 1 / 61 + 1 / 62, 2: 1 / 62, 3: 1 / 63 + 1 / 61})
+    score = {f.clip_id: f for f in fuse(rankings, method="score", weights={"text": 2.0})}
+    assert score[3].score == pytest.approx(0.0 + 2.0 * 1.0) and score[1].score == pytest.approx(1.0 + 0.0)
+    assert score[2].score == pytest.approx((0.5 - 0.1) / 0.8)
+    assert score[3].channel_scores() == pytest.approx({"visual": 0.0, "text": 2.0})
+    assert [f.clip_id for f in fuse(rankings, weights={"visual": 0.0})] == [3, 1]  # a weight of 0 drops a ranker
+    assert [f.clip_id for f in fuse({"visual": _r([(5, 0.3), (4, 0.3)])}, method="score")] == [4, 5]  # equal: 1.0
+    with pytest.raises(ValueError, match="unknown fusion method"):
+        fuse(rankings, method="max")
+    with pytest.raises(ValueError, match="must be a number >= 0"):
+        fuse(rankings, weights={"text.lexical": -1})
+
+
+def test_fused_ranking_is_deterministic_under_ties() -> None:
+    # two rankers in mirrored order: clips at ranks (r, n + 1 - r) tie exactly under RRF; ties go to the smaller id
+    ids = [40, 10, 30, 20]
+    a = _r([(c, 1.0 - i / 4) for i, c in enumerate(ids)])
+    b = _r([(c, 1.0 - i / 4) for i, c in enumerate(reversed(ids))])
+    rrf = fuse({"description.dense": a, "visual": b})
+    assert [f.clip_id for f in rrf] == [20, 40, 10, 30]
+    assert rrf[0].score == rrf[1].score and rrf[2].score == rrf[3].score
+    for method in ("rrf", "score"):
+        runs = []
+        rankers = [("description.dense", a), ("visual", b), ("text.lexical", _r([(30, 2.0), (10, 2.0)]))]
+        for seed in range(4):  # the order in which rankers arrive does not matter
+            random.Random(seed).shuffle(rankers)
+            runs.append([(f.clip_id, f.score) for f in fuse(dict(rankers), method=method)])
+        assert all(run == runs[0] for run in runs), method
+        assert runs[0] == sorted(runs[0], key=lambda t: (-t[1], t[0])), method
+
+
+def test_matched_channels_rules() -> None:
+    f = Fused(
+        7,
+        0.1,
+        contributions={"visual": 0.02, "text.lexical": 0.03, "speech.dense": 0.01, "description.dense": 0.04},
+        ranks={"visual": 3, "text.lexical": 90, "speech.dense": 2, "description.dense": 1},
+        raw={"visual": 0.2, "text.lexical": 1.5, "speech.dense": DENSE_MATCH_MIN - 0.01, "description.dense": 0.6},
+    )
+    # lexical: any rank; dense: top k and similar enough (speech is not); visual: top k; strongest first
+    assert matched_channels(f, k=5) == ("description", "text", "visual")
+    assert matched_channels(f, k=2) == ("description", "text")
+
+
+def test_recall_figures_and_evaluate_fusion() -> None:
+    figures = recall_figures([[1, 2, 3], [4, 5, 6], [7]], [{2}, {9}, {7, 8}], ks=(1, 2))
+    assert figures["R@1"] == pytest.approx(100 / 3) and figures["R@2"] == pytest.approx(200 / 3)
+    assert figures["MdR"] == 2.0 and figures["queries"] == 3.0
+    with pytest.raises(ValueError, match="relevance sets"):
+        recall_figures([[1]], [{1}, {2}])
+    queries = [
+        {"visual": _r([(1, 0.9), (2, 0.8)]), "text.lexical": _r([(2, 3.0)]), "text.dense": _r([(2, 0.7), (1, 0.1)])},
+        {"visual": _r([(3, 0.9), (4, 0.8)]), "text.dense": _r([(3, 0.5), (4, 0.4)])},
+    ]
+    out = evaluate_fusion(queries, [{2}, {3}], ks=(1,))
+    assert set(out) == {
+        "ranker:visual",
+        "ranker:text.lexical",
+        "ranker:text.dense",
+        "channel:visual",
+        "channel:text",
+        "fused:rrf",
+        "fused:score",
+    }
+    assert out["ranker:visual"]["R@1"] == 50.0 and out["channel:text"]["R@1"] == 100.0
+    assert out["fused:rrf"]["R@1"] == 100.0 and out["ranker:text.lexical"]["MdR"] == math.inf
+
+
+def test_fused_search_is_a_pure_function_of_the_indexes_and_query(text_ws: TextWorkspace) -> None:
+    s = searcher(text_ws.ws, text_ws.encoder)
+    mega = sorted(text_ws.clips[key] for key in ((1, 1), (4, 1), (5, 1)))  # the same on-screen text "MEGA SALE"
+    lexical = s.rankings("mega sale", channels="text")["text.lexical"]
+    assert lexical.ids[:3].tolist() == mega and len(set(lexical.scores[:3].tolist())) == 1  # tied, by clip id
+    assert s.rankings("mega sale", depth=2, channels="text")["text.lexical"].ids.tolist() == mega[:2]  # cut in a tie
+    for method in ("rrf", "score"):
+        runs = [[(h.clip_id, h.score, h.channels) for h in s.search("mega sale", k=6, fusion=method)] for _ in range(3)]
+        assert runs[0] == runs[1] == runs[2]
+        assert set(mega) <= {c for c, _, _ in runs[0]}
+    text_only = s.search("mega sale", k=3, channels="text")
+    assert [h.clip_id for h in text_only] == mega and all(h.snippet.highlighted() == "[MEGA] [SALE]" for h in text_only)
+    assert np.all(np.diff([h.score for h in text_only]) <= 0)
