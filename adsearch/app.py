@@ -1,8 +1,11 @@
 """The Gradio search demo: Search, Compare and Catalog tabs over the workspace's published index.
 
-``build_app(ws)`` returns the Blocks; ``adsearch serve`` (and ``python app.py``) launch it on 127.0.0.1. Every
-handler turns a user error (empty query, unknown filter value, no index yet, missing captions) into a message
-in the page; nothing reaches the browser as a stack trace.
+``build_app(service)`` returns the Blocks over one ``adsearch.service.SearchService`` (the same object the JSON API
+calls: one searcher, one model load); ``adsearch serve`` mounts it on the API's server (``adsearch.api``), and
+``launch`` does the same for the demo and tests. Every handler turns a user error (empty query, unknown filter
+value, no index yet, missing captions, a path outside the ingest roots) into a message in the page; nothing
+reaches the browser as a stack trace. Filter and Compare choices are read again on each page load and after each
+catalog addition.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import random
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,52 +20,21 @@ from typing import Any
 
 import gradio as gr
 
-from adsearch.app_views import ANY, cut_segment, error_box, gallery_items, hit_details, result_cards
+from adsearch.app_views import ANY, error_box, gallery_items, hit_details, result_cards
+from adsearch.service import SearchService, ServiceError
 from adsearch.workspace import Workspace
 
-__all__ = ["DEFAULT_MODEL", "FILTER_FIELDS", "build_app", "launch"]
+__all__ = ["CSS", "DEFAULT_MODEL", "FILTER_FIELDS", "AppServer", "build_app", "launch"]
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "retriever-tiny"
 FILTER_FIELDS = ("industry", "product", "game", "catalog")
-_TQDM_PROGRESS = gr.Progress(track_tqdm=True)  # the Catalog tab's bar follows the pipeline's tqdm bars
 CSS = """
 .result-card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 10px; margin: 6px 0; }
 .rc-head { color: #555; margin-bottom: 4px; }
 .app-error { background: #fdecea; color: #611a15; border-radius: 6px; padding: 8px 12px; }
 """
-
-
-def _default_searcher_factory(ws: Workspace, model: str) -> Callable[[], Any]:
-    def factory() -> Any:
-        from adsearch.index import open_searcher
-
-        return open_searcher(ws, model=model)
-
-    return factory
-
-
-class _Service:
-    """The app's shared state: one searcher (opened on first use, retried after a failure) and a scratch folder."""
-
-    def __init__(self, ws: Workspace, factory: Callable[[], Any]) -> None:
-        self.ws = ws
-        self._factory = factory
-        self._searcher: Any = None
-        self._lock = threading.Lock()
-        self.scratch = Path(tempfile.mkdtemp(prefix="adsearch-app-"))
-
-    def searcher(self) -> Any:
-        with self._lock:
-            if self._searcher is None:
-                self._searcher = self._factory()
-            return self._searcher
-
-    def reset(self) -> None:
-        """Drop the searcher so the next search opens the newly published index."""
-        with self._lock:
-            self._searcher = None
 
 
 def _user_errors(n_outputs: int, message_at: int) -> Callable:
@@ -75,6 +45,8 @@ def _user_errors(n_outputs: int, message_at: int) -> Callable:
         def handler(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except ServiceError as e:
+                message = e.message
             except (ValueError, FileNotFoundError, LookupError, OSError) as e:
                 message = str(e)
             except Exception as e:  # an unexpected failure: logged with its trace, shown as one line
@@ -90,30 +62,22 @@ def _user_errors(n_outputs: int, message_at: int) -> Callable:
     return wrap
 
 
-def _filters(choices: dict[str, list[str]], values: tuple[str, ...]) -> Any:
-    """The search filters of the dropdowns' values; a value the catalog does not have is a user error."""
-    from indexer.search import Filters
-
-    chosen = {}
-    for name, value in zip(FILTER_FIELDS, values, strict=True):
-        if not value or value == ANY:
-            continue
-        if value not in choices[name]:
-            raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices[name][1:]) or 'none'}")
-        chosen[name] = value
-    return Filters(**chosen)
+def _filters(values: tuple[str, ...]) -> dict[str, str]:
+    """The search filters of the dropdowns' values (the service checks them against the catalog)."""
+    return {name: value for name, value in zip(FILTER_FIELDS, values, strict=True) if value and value != ANY}
 
 
-def _filter_choices(service: _Service) -> dict[str, list[str]]:
-    try:
-        values = service.searcher().filter_values()
-    except (ValueError, FileNotFoundError) as e:  # no index yet: the app still opens and says so on search
-        _log.warning("no filter values: %s", e)
-        values = {}
+def _filter_choices(service: SearchService) -> dict[str, list[str]]:
+    values = service.filter_choices()  # empty without an index: the app still opens and says so on search
     return {f: [ANY, *values.get(f, [])] for f in FILTER_FIELDS}
 
 
-def _search_tab(service: _Service, choices: dict[str, list[str]]) -> None:
+def _dropdown_updates(service: SearchService) -> list[Any]:
+    choices = _filter_choices(service)
+    return [gr.update(choices=choices[f]) for f in FILTER_FIELDS]
+
+
+def _search_tab(service: SearchService, choices: dict[str, list[str]]) -> list[Any]:
     with gr.Row():
         query = gr.Textbox(
             label="Query", placeholder="a woman in a pink cheongsam plays the erhu", elem_id="query", scale=4
@@ -137,11 +101,11 @@ def _search_tab(service: _Service, choices: dict[str, list[str]]) -> None:
 
     @_user_errors(4, message_at=2)
     def run_search(text: str, k_value: float, *filter_values: str) -> tuple:
-        searcher = service.searcher()
         t0 = time.perf_counter()
-        hits = searcher.search(text, k=int(k_value), filters=_filters(choices, filter_values))
+        page = service.search(text, k=int(k_value), filters=_filters(filter_values))
         ms = 1000 * (time.perf_counter() - t0)
-        line = f"{len(hits)} results in {ms:.1f} ms · model `{searcher.model_id}` · index `{searcher.version}`"
+        hits = page.hits
+        line = f"{len(hits)} results in {ms:.1f} ms · model `{page.model_id}` · index `{page.index_version}`"
         if not hits:
             line += " · no clip matches these filters"
         return gallery_items(hits, service.scratch), result_cards(hits), line, hits
@@ -149,20 +113,30 @@ def _search_tab(service: _Service, choices: dict[str, list[str]]) -> None:
     @_user_errors(2, message_at=1)
     def play(hits: list, evt: gr.SelectData) -> tuple:
         hit = hits[evt.index]
-        clip = cut_segment(hit.path, hit.start_s, hit.end_s, service.scratch / f"clip-{hit.clip_id}.mp4")
-        return str(clip), hit_details(hit)
+        return str(service.clip_file(hit.clip_id)), hit_details(hit)
 
     inputs = [query, k, *dropdowns]
     outputs = [gallery, cards, status, hits_state]
     go.click(run_search, inputs, outputs)
     query.submit(run_search, inputs, outputs)
     gallery.select(play, [hits_state], [video, details])
+    return dropdowns
 
 
-def _compare_tab(service: _Service) -> None:
-    from adsearch.app_compare import another_choice, compare_choices, compare_clip
+def _compare_choices(service: SearchService) -> list[str]:
+    from adsearch.app_compare import compare_choices
+    from adsearch.service import Unavailable
 
-    choices = compare_choices(service.ws)
+    try:
+        return compare_choices(service.searcher())
+    except Unavailable:
+        return []
+
+
+def _compare_tab(service: SearchService) -> Any:
+    from adsearch.app_compare import another_choice, compare_clip
+
+    choices = _compare_choices(service)
     with gr.Row():
         # No clip preselected: Gradio's default would select the first one without comparing it.
         pick = gr.Dropdown(choices, value=None, label="Test clip", elem_id="compare-pick", scale=4)
@@ -187,7 +161,7 @@ def _compare_tab(service: _Service) -> None:
     def run_compare(choice: str | None) -> tuple:
         if not choice:
             raise ValueError("pick a test clip first (or press Random clip)")
-        result = compare_clip(service.ws, service.searcher(), int(choice.split(" ", 1)[0]))
+        result = compare_clip(service.searcher(), int(choice.split(" ", 1)[0]))
         sides = [result.side("general"), result.side("fine")]
         tops = [gallery_items(s.top, service.scratch) if s.top else None for s in sides]
         return result.summary(), sides[0].markdown(), tops[0], sides[1].markdown(), tops[1]
@@ -195,21 +169,23 @@ def _compare_tab(service: _Service) -> None:
     @_user_errors(6, message_at=1)
     def run_random(current: str | None) -> tuple:
         # Sets the dropdown and compares in one event: a value set by a handler is not a user's `input`.
-        choice = another_choice(choices, current, rng)
+        choice = another_choice(_compare_choices(service), current, rng)
         return choice, *run_compare(choice)
 
     rng = random.Random()
     outputs = [status, *columns]
     pick.input(run_compare, [pick], outputs)
     rand.click(run_random, [pick], [pick, *outputs])
+    return pick
 
 
-def _catalog_tab(service: _Service, model: str) -> None:
-    from adsearch.app_catalog import add_catalog, index_status_markdown
+def _catalog_tab(service: SearchService, dropdowns: list[Any], pick: Any) -> None:
+    from adsearch.app_catalog import index_status_markdown
 
+    roots = ", ".join(f"`{r}`" for r in service.ingest_roots) or "(none)"
     gr.Markdown(
-        "Add an ad catalog: a manifest path on this machine, or a zip of videos with their manifest. "
-        "It is ingested, captioned (with the trained captioners), embedded and added to the index."
+        "Add an ad catalog: a manifest path on this machine (under " + roots + "), or a zip of videos with their "
+        "manifest. It is ingested, captioned (with the trained captioners), embedded and added to the index."
     )
     with gr.Row():
         manifest = gr.Textbox(label="Manifest path (.jsonl / .csv / .parquet) or folder of videos", scale=3)
@@ -217,41 +193,64 @@ def _catalog_tab(service: _Service, model: str) -> None:
     add = gr.Button("Add catalog", variant="primary", elem_id="catalog-add")
     result = gr.Markdown(elem_id="catalog-result")
     refresh = gr.Button("Refresh index status", elem_id="index-refresh")
-    status = gr.Markdown(index_status_markdown(service.ws, model), elem_id="index-status")
+    status = gr.Markdown(index_status_markdown(service.ws, service.model), elem_id="index-status")
 
-    @_user_errors(2, message_at=0)
-    def run_add(path: str, zip_file: str | None, progress: gr.Progress = _TQDM_PROGRESS) -> tuple:
-        summary = add_catalog(service.ws, path=path, zip_path=zip_file, model=model, workdir=service.scratch)
-        service.reset()
-        return summary, index_status_markdown(service.ws, model)
+    @_user_errors(3 + len(dropdowns), message_at=0)
+    def run_add(path: str, zip_file: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+        job = service.submit_catalog(path, zip_path=zip_file) if zip_file else service.submit_catalog(path)
+        while job.state in ("queued", "running"):  # the job runs in the service's worker thread
+            progress(job.progress, desc=job.stage or job.state)
+            time.sleep(0.5)
+        if job.state == "failed":
+            raise ValueError(f"adding the catalog failed: {job.error}")
+        # the service's searcher picks up the new index version itself: nothing is reopened or reloaded here
+        return (
+            job.summary,
+            index_status_markdown(service.ws, service.model),
+            gr.update(choices=_compare_choices(service)),
+            *_dropdown_updates(service),
+        )
 
-    add.click(run_add, [manifest, upload], [result, status])
-    refresh.click(lambda: index_status_markdown(service.ws, model), None, [status])
+    add.click(run_add, [manifest, upload], [result, status, pick, *dropdowns])
+    refresh.click(lambda: index_status_markdown(service.ws, service.model), None, [status])
 
 
-def build_app(
-    ws: Workspace, *, model: str = DEFAULT_MODEL, searcher_factory: Callable[[], Any] | None = None
-) -> gr.Blocks:
-    """The demo's Blocks (not launched).
-
-    Args:
-        ws: The workspace whose catalog and published index are searched.
-        model: Retriever checkpoint name under ``models/``.
-        searcher_factory: Returns the ``Searcher``; default ``adsearch.index.open_searcher(ws, model=model)``.
-            Called on the first search (and again after a failure or a catalog addition).
-    """
-    service = _Service(ws, searcher_factory or _default_searcher_factory(ws, model))
+def build_app(service: SearchService) -> gr.Blocks:
+    """The demo's Blocks (not launched) over ``service``; its searcher is opened once, on first use."""
     choices = _filter_choices(service)
     with gr.Blocks(title="adsearch — fine-grained ad video search") as app:
-        gr.Markdown(f"# adsearch · fine-grained text-to-video search\nworkspace `{ws.root}` · model `{model}`")
+        gr.Markdown(
+            f"# adsearch · fine-grained text-to-video search\nworkspace `{service.ws.root}` · model `{service.model}` "
+            "· JSON API: [/docs](/docs)"
+        )
         with gr.Tab("Search", id="search"):
-            _search_tab(service, choices)
+            dropdowns = _search_tab(service, choices)
         with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
-            _compare_tab(service)
+            pick = _compare_tab(service)
         with gr.Tab("Catalog", id="catalog"):
-            _catalog_tab(service, model)
-    app.adsearch_scratch = service.scratch  # where cut clips and stills go, for callers that clean up
+            _catalog_tab(service, dropdowns, pick)
+        # choices are read again on each page load: a catalog added elsewhere (API, CLI) can be filtered on
+        app.load(
+            lambda: (gr.update(choices=_compare_choices(service)), *_dropdown_updates(service)),
+            None,
+            [pick, *dropdowns],
+        )
     return app
+
+
+class AppServer:
+    """A running ``adsearch serve`` server (API + app) in a thread of this process: ``url``, ``service``,
+    ``close()``."""
+
+    def __init__(self, service: SearchService, server: Any) -> None:
+        self.service = service
+        self._server = server
+        self.url = server.url
+
+    def close(self) -> None:
+        """Stop the server and delete the service's scratch folder."""
+        self._server.stop()
+        self.service.close()
 
 
 def launch(
@@ -262,17 +261,30 @@ def launch(
     model: str = DEFAULT_MODEL,
     searcher_factory: Callable[[], Any] | None = None,
     block: bool = True,
-) -> gr.Blocks:
-    """Build and start the app; with ``block`` it serves until interrupted. Returns the running Blocks."""
-    app = build_app(ws, model=model, searcher_factory=searcher_factory)
-    allowed = {str(ws.root), str(ws.thumbs_dir.resolve()), str(app.adsearch_scratch)}
-    app.queue().launch(
-        server_name=host,
-        server_port=port,
-        prevent_thread_lock=not block,
-        allowed_paths=sorted(allowed),
-        css=CSS,
-        show_error=False,
-        quiet=True,
-    )
-    return app
+    token: str | None = None,
+    ingest_roots: list[str | Path] | None = None,
+) -> AppServer | None:
+    """Serve the JSON API and the app on one port (``adsearch serve``); with ``block`` it serves until
+    interrupted and returns None, else returns the running ``AppServer``.
+
+    Raises:
+        ValueError: a non-loopback ``host`` without a ``token``.
+    """
+    from adsearch.api import BackgroundServer, create_app, is_loopback
+
+    if not is_loopback(host) and not token:
+        raise ValueError(f"serving on {host} (not loopback) needs a token: pass --token or set ADSEARCH_TOKEN")
+    service = SearchService(ws, model=model, searcher_factory=searcher_factory, ingest_roots=ingest_roots)
+    why = service.warm()  # the one model load, before the first request
+    if why:
+        _log.warning("no search yet: %s", why)
+    asgi = create_app(service, token=token)
+    if block:
+        import uvicorn
+
+        try:
+            uvicorn.run(asgi, host=host, port=port, log_level="warning")
+        finally:
+            service.close()
+        return None
+    return AppServer(service, BackgroundServer(asgi, host=host, port=port).start())

@@ -2,29 +2,60 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from adsearch.workspace import Workspace
 
-__all__ = ["MANIFEST_SUFFIXES", "add_catalog", "index_status_markdown", "source_from_zip"]
+__all__ = [
+    "MANIFEST_SUFFIXES",
+    "MAX_ZIP_BYTES",
+    "MAX_ZIP_FILES",
+    "add_catalog",
+    "index_status_markdown",
+    "source_from_zip",
+]
 
 MANIFEST_SUFFIXES = (".jsonl", ".csv", ".parquet")
+MAX_ZIP_FILES = 2000  # entries in an uploaded zip
+MAX_ZIP_BYTES = 2 * 1024**3  # its uncompressed size
 
 
-def source_from_zip(zip_path: str | Path, workdir: Path) -> Path:
-    """Unpack an uploaded zip into ``workdir``; returns its manifest, or the folder when it holds none.
+def source_from_zip(
+    zip_path: str | Path, workdir: Path, *, max_files: int = MAX_ZIP_FILES, max_bytes: int = MAX_ZIP_BYTES
+) -> Path:
+    """Unpack an uploaded zip into a new folder under ``workdir``; returns its manifest (the one file named
+    ``manifest.*``, else the only .jsonl/.csv/.parquet), or the folder when it holds none.
+
+    The zip's directory is checked before anything is written: at most ``max_files`` entries and ``max_bytes``
+    uncompressed bytes (zipfile stops reading an entry at its declared size, so a zip bomb cannot exceed it).
 
     Raises:
-        ValueError: Not a zip file, or several manifests in it.
+        ValueError: Not a zip file, too many entries, too large once unpacked, or several manifests in it.
     """
     zip_path = Path(zip_path)
     if not zipfile.is_zipfile(zip_path):
         raise ValueError(f"{zip_path.name} is not a zip file; upload a .zip of videos with their manifest")
-    out = workdir / f"upload-{zip_path.stem}"
     with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(out)  # zipfile drops absolute paths and '..' parts
+        infos = zf.infolist()
+        if len(infos) > max_files:
+            raise ValueError(f"the zip holds {len(infos)} entries; the limit is {max_files}")
+        total = sum(i.file_size for i in infos)
+        if total > max_bytes:
+            raise ValueError(f"the zip unpacks to {total / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.1f} MiB")
+        out = workdir / f"upload-{zip_path.stem[:60]}-{uuid.uuid4().hex[:8]}"
+        try:
+            zf.extractall(out)  # zipfile drops absolute paths and '..' parts
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:  # RuntimeError: an encrypted entry
+            shutil.rmtree(out, ignore_errors=True)
+            raise ValueError(f"the zip cannot be unpacked: {e}") from None
     manifests = sorted(p for p in out.rglob("*") if p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file())
+    named = [p for p in manifests if p.stem == "manifest"]  # synth writes side files (user_queries.jsonl, ...)
+    if len(named) == 1:
+        return named[0]
     if len(manifests) > 1:
         names = ", ".join(str(p.relative_to(out)) for p in manifests)
         raise ValueError(f"the zip holds several manifests ({names}); keep one")
@@ -63,9 +94,22 @@ def _caption_new_clips(ws: Workspace, catalog_id: str) -> list[str]:
 
 
 def add_catalog(
-    ws: Workspace, *, path: str | None, zip_path: str | None, model: str, workdir: Path, catalog_id: str | None = None
+    ws: Workspace,
+    *,
+    path: str | None,
+    zip_path: str | None,
+    model: str,
+    workdir: Path,
+    catalog_id: str | None = None,
+    on_stage: Callable[[str, int], None] | None = None,
 ) -> str:
     """Ingest a manifest (or folder, or uploaded zip), caption its clips, embed them and add them to the index.
+
+    Paths are not restricted here: ``adsearch.service.SearchService`` checks them against its ingest roots before
+    it calls this.
+
+    Args:
+        on_stage: Called with (stage name, index of the stage) as each of ingest, caption, embed + index starts.
 
     Returns:
         A markdown summary, one line per stage.
@@ -88,11 +132,15 @@ def add_catalog(
     checkpoint_dir(ws, model)  # fails early, before ingesting, when there is no retriever
     catalog_id = catalog_id or (source.parent.name if source.is_file() else source.name)
 
+    stage = on_stage or (lambda name, index: None)
+    stage("ingest", 0)
     opts = IngestOptions(thumbs_dir=ws.thumbs_dir, thumbs_relative_to=ws.root, asr=True, workers=1)
     with open_catalog(ws.catalog_path) as cat:
         summary = ingest(source, cat, opts=opts, catalog_id=catalog_id, progress=True)
+    stage("caption", 1)
     lines = [summary.line(), *_caption_new_clips(ws, catalog_id)]
 
+    stage("embed + index", 2)
     embedded, built = add_catalogs(ws, model=model, progress=True)
     lines += [embedded.line(), built.line()]
     return "\n\n".join(f"- {line}" for line in lines)

@@ -6,8 +6,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from adsearch.workspace import Workspace
-
 __all__ = ["COMPARE_SPLIT", "TOP_N", "CompareResult", "Side", "another_choice", "compare_choices", "compare_clip"]
 
 COMPARE_SPLIT = "test"
@@ -53,20 +51,17 @@ class CompareResult:
         return f"clip `{self.clip_id}` (split {self.split}); gallery = that split's clips; ranks: {ranks}"
 
 
-def compare_choices(ws: Workspace, split: str = COMPARE_SPLIT, limit: int = 2000) -> list[str]:
-    """Dropdown labels ``"<clip_id> · labels · shot N"`` of the split's clips (empty without a catalog)."""
-    from indexer.catalog import open_catalog
-
-    if not ws.catalog_path.is_file():
-        return []
-    with open_catalog(ws.catalog_path, read_only=True) as cat:
-        rows = cat.query(
-            "SELECT c.clip_id, c.shot_index, v.industry, coalesce(v.product, v.game, v.sub_industry) AS what "
-            "FROM clips c JOIN videos v USING (video_id) WHERE v.status = 'ok' AND v.split = ? "
-            "AND v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired) ORDER BY c.clip_id LIMIT ?",
-            [split, limit],
-        )
-    return [f"{r['clip_id']} · {r['industry']} / {r['what']} · shot {r['shot_index']}" for r in rows]
+def compare_choices(searcher: Any, split: str = COMPARE_SPLIT, limit: int = 2000) -> list[str]:
+    """Dropdown labels ``"<clip_id> · labels · shot N"`` of the split's searchable clips, read from the searcher's
+    catalog copy (never the file, which an ingest may hold)."""
+    rows = searcher.catalog_cursor().execute(
+        "SELECT c.clip_id, row_number() OVER (PARTITION BY c.video_id ORDER BY c.start_s) - 1 AS shot, v.industry, "
+        "coalesce(v.product, v.game, v.sub_industry) AS what FROM clips c JOIN videos v USING (video_id) "
+        "WHERE v.split = ? AND v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired) "
+        "ORDER BY c.clip_id LIMIT ?",
+        [split, limit],
+    )
+    return [f"{cid} · {industry} / {what} · shot {shot}" for cid, shot, industry, what in rows.fetchall()]
 
 
 def another_choice(choices: list[str], current: str | None, rng: random.Random) -> str:
@@ -81,22 +76,22 @@ def another_choice(choices: list[str], current: str | None, rng: random.Random) 
     return rng.choice(others or choices)
 
 
-def _generated_texts(ws: Workspace, clip_id: int) -> tuple[str, dict[str, tuple[str, str]]]:
-    from indexer.catalog import open_catalog
+def _generated_texts(searcher: Any, clip_id: int) -> tuple[str, dict[str, tuple[str, str]]]:
+    cur = searcher.catalog_cursor()
+    found = cur.execute(
+        "SELECT v.split FROM clips c JOIN videos v USING (video_id) WHERE c.clip_id = ?", [clip_id]
+    ).fetchone()
+    if found is None:
+        raise ValueError(f"clip {clip_id} is not in the catalog; pick one from the list")
+    rows = cur.execute(
+        f"SELECT t.kind, t.source, t.text FROM texts t WHERE t.clip_id = ? AND t.kind IN ('general', 'fine') "
+        f"AND {_GENERATED} AND t.text <> '' ORDER BY t.source",
+        [clip_id],
+    ).fetchall()
+    return found[0], {kind: (text, source) for kind, source, text in rows}  # last source wins
 
-    with open_catalog(ws.catalog_path, read_only=True) as cat:
-        found = cat.query("SELECT v.split FROM clips c JOIN videos v USING (video_id) WHERE c.clip_id = ?", [clip_id])
-        if not found:
-            raise ValueError(f"clip {clip_id} is not in the catalog; pick one from the list")
-        rows = cat.query(
-            f"SELECT t.kind, t.source, t.text FROM texts t WHERE t.clip_id = ? AND t.kind IN ('general', 'fine') "
-            f"AND {_GENERATED} AND t.text <> '' ORDER BY t.source",
-            [clip_id],
-        )
-    return found[0]["split"], {r["kind"]: (r["text"], r["source"]) for r in rows}  # last source wins
 
-
-def compare_clip(ws: Workspace, searcher: Any, clip_id: int) -> CompareResult:
+def compare_clip(searcher: Any, clip_id: int) -> CompareResult:
     """Search the clip's split with its general caption and with its fine description; rank of the clip in each.
 
     Raises:
@@ -104,7 +99,7 @@ def compare_clip(ws: Workspace, searcher: Any, clip_id: int) -> CompareResult:
     """
     from indexer.search import Filters, QueryError
 
-    split, texts = _generated_texts(ws, clip_id)
+    split, texts = _generated_texts(searcher, clip_id)
     sides = {}
     for kind in ("general", "fine"):
         if kind not in texts:

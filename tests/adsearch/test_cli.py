@@ -78,3 +78,52 @@ def test_train_retriever_writes_a_checkpoint_and_a_table(
     assert {r.split("|")[2].strip() for r in rows} == {"reference", "general", "asr"}, out
     assert main([*args, "--resume"]) == 0, "a finished run resumes as a no-op"
     assert main(args) == 2 and "already holds a training run" in capsys.readouterr().err
+
+
+def _leaf_commands(parser, path=()):
+    """(command path, parser) of every runnable (sub-)command."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaf_commands(sub, (*path, name))
+
+
+def _required_args(parser) -> list[str]:
+    """Placeholder values for a command's positional and required options."""
+    out: list[str] = []
+    for a in parser._actions:
+        value = str(next(iter(a.choices))) if a.choices else "x"
+        if not a.option_strings and a.dest != "help" and a.nargs in (None, 1):
+            out.append(value)
+        elif a.option_strings and a.required:
+            out += [a.option_strings[0], value]
+    return out
+
+
+def test_global_options_work_after_every_command(tmp_path: Path) -> None:
+    """Issue 15 defect 10: `adsearch serve --workspace DIR` was refused ("unrecognized arguments")."""
+    from adsearch.cli import build_parser
+
+    parser = build_parser()
+    leaves = list(_leaf_commands(parser))
+    assert {("serve",), ("search",), ("catalog", "stats"), ("index", "build"), ("ingest",)} <= {p for p, _ in leaves}
+    for path, leaf in leaves:
+        extra = _required_args(leaf)
+        args = parser.parse_args([*path, *extra, "--workspace", "after", "-v"])
+        assert (args.workspace, args.verbose + args.verbose_after) == ("after", 1), path
+        args = parser.parse_args(["--workspace", "before", "-v", *path, *extra])
+        assert (args.workspace, args.verbose) == ("before", 1) and not hasattr(args, "verbose_after"), path
+        args = parser.parse_args(["--workspace", "before", "-v", *path, *extra, "--workspace", "after", "-v"])
+        assert args.workspace == "after" and args.verbose + args.verbose_after == 2, path
+
+
+def test_workspace_after_the_command_is_used(ingested: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    workspace, _ = ingested
+    assert main(["catalog", "stats", "--json", "--workspace", str(workspace)]) == 0
+    assert json.loads(capsys.readouterr().out)["clips"] >= 24
+    assert main(["serve", "--workspace", str(workspace / "none"), "--port", "7999", "-v"]) == 2
+    assert "no catalog at" in capsys.readouterr().err

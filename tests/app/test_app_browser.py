@@ -6,7 +6,6 @@ stand-ins written from the manifest, because training the captioners takes minut
 
 from __future__ import annotations
 
-import shutil
 import socket
 from pathlib import Path
 
@@ -54,11 +53,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory):
     from adsearch.app import launch
 
     ws = session_workspace(tmp_path_factory)
-    port = _free_port()
-    app = launch(ws, port=port, block=False)
-    yield ws, f"http://127.0.0.1:{port}/"
-    app.close()
-    shutil.rmtree(app.adsearch_scratch, ignore_errors=True)
+    server = launch(ws, port=_free_port(), block=False)  # the API and the app on one port, as `adsearch serve`
+    yield ws, f"{server.url}/"
+    server.close()
 
 
 def test_search_then_compare_in_chromium(app_url, tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ def test_compare_ranks_the_clip_with_both_texts(ws: Workspace, tmp_path: Path) -
     from adsearch.index import open_searcher
     from indexer.catalog import open_catalog
 
-    choices = compare_choices(ws)
+    choices = compare_choices(open_searcher(ws))
     clip_id = int(choices[0].split(" ", 1)[0])
-    result = compare_clip(ws, open_searcher(ws), clip_id)
+    result = compare_clip(open_searcher(ws), clip_id)
     n_test = len(choices)
     for kind in ("general", "fine"):
         side = result.side(kind)
@@ -56,10 +56,10 @@ def test_compare_ranks_the_clip_with_both_texts(ws: Workspace, tmp_path: Path) -
     shutil.copytree(ws.root, copy.root, symlinks=True)
     with open_catalog(copy.catalog_path) as cat:
         cat.con.execute("DELETE FROM texts WHERE kind = 'fine'")
-    side = compare_clip(copy, open_searcher(copy), clip_id).side("fine")
+    side = compare_clip(open_searcher(copy), clip_id).side("fine")
     assert side.rank is None and "`adsearch caption --kind fine --split test`" in side.markdown()
     with pytest.raises(ValueError, match="not in the catalog"):
-        compare_clip(copy, open_searcher(copy), 12345)
+        compare_clip(open_searcher(copy), 12345)
 
 
 def test_random_clip_is_never_the_current_one() -> None:
@@ -77,14 +77,65 @@ def test_random_clip_is_never_the_current_one() -> None:
         another_choice([], None, rng)
 
 
-def test_unknown_filter_value_is_a_user_error() -> None:
-    from adsearch.app import FILTER_FIELDS, _filters
+def test_unknown_filter_value_is_a_user_error(ws: Workspace) -> None:
+    from adsearch.app import _filters
     from adsearch.app_views import ANY
+    from adsearch.service import BadRequest, SearchService
 
-    choices = {f: [ANY, "games"] if f == "industry" else [ANY] for f in FILTER_FIELDS}
-    assert _filters(choices, ("games", ANY, ANY, ANY)).industry == "games"
-    with pytest.raises(ValueError, match="unknown industry 'golf'; choose one of: games"):
-        _filters(choices, ("golf", ANY, ANY, ANY))
+    service = SearchService(ws)
+    try:
+        assert _filters(("games", ANY, ANY, ANY)) == {"industry": "games"}
+        assert service.check_filters({"industry": "games"}) == {"industry": ["games"]}
+        with pytest.raises(BadRequest, match=r"unknown industry 'golf'; known values: .*games"):
+            service.check_filters({"industry": "golf"})
+        with pytest.raises(BadRequest, match="takes a string or a list of strings"):
+            service.check_filters({"industry": 5})
+    finally:
+        service.close()
+
+
+def _zip_of(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_uploaded_zips_are_capped_before_extraction(tmp_path: Path) -> None:
+    """Issue 15 defect 11: an uploaded zip was extracted with no limit (a zip bomb fills the disk)."""
+    from adsearch.app_catalog import source_from_zip
+
+    bomb = _zip_of(tmp_path / "bomb.zip", {"manifest.jsonl": b"{}\n", "big.bin": b"\0" * 3_000_000})
+    assert bomb.stat().st_size < 20_000
+    with pytest.raises(ValueError, match=r"unpacks to 2\.9 MiB; the limit is 1\.0 MiB"):
+        source_from_zip(bomb, tmp_path / "work", max_bytes=2**20)
+    many = _zip_of(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(30)})
+    with pytest.raises(ValueError, match="holds 30 entries; the limit is 20"):
+        source_from_zip(many, tmp_path / "work", max_files=20)
+    assert not (tmp_path / "work").exists(), "nothing is written before the checks"
+    assert source_from_zip(bomb, tmp_path / "work").name == "manifest.jsonl"  # within the default caps
+
+
+def test_catalog_paths_are_restricted_to_the_ingest_roots(ws: Workspace, tmp_path: Path) -> None:
+    """Issue 15 defect 11: the Catalog tab ingested any server path."""
+    from adsearch.service import BadRequest, NotFound, SearchService
+
+    root = tmp_path / "incoming"
+    (root / "ads").mkdir(parents=True)
+    (root / "ads" / "manifest.jsonl").write_text("{}\n")
+    (root / "escape").symlink_to(ws.root)
+    service = SearchService(ws, ingest_roots=[root])
+    try:
+        assert service.check_ingest_path(str(root / "ads" / "manifest.jsonl")) == root / "ads" / "manifest.jsonl"
+        for outside in (str(ws.catalog_path), "/etc/passwd", str(root / ".." / "x"), str(root / "escape")):
+            with pytest.raises(BadRequest, match="outside the folders this server ingests from"):
+                service.check_ingest_path(outside)
+        with pytest.raises(NotFound, match="does not exist"):
+            service.check_ingest_path(str(root / "nope.csv"))
+        with pytest.raises(BadRequest, match="give a manifest path"):
+            service.submit_catalog("   ")
+    finally:
+        service.close()
 
 
 def test_add_catalog_from_a_zip_reaches_the_index(ws: Workspace, tmp_path: Path) -> None:
@@ -121,3 +172,35 @@ def test_serve_without_a_catalog_says_what_to_run(tmp_path: Path, capsys: pytest
 
     assert main(["--workspace", str(tmp_path), "serve", "--port", "7999"]) == 2
     assert "run `adsearch demo` or `adsearch ingest` first" in capsys.readouterr().err
+    assert main(["serve", "--workspace", str(tmp_path), "--port", "7999"]) == 2  # issue 15 defect 10
+    assert "run `adsearch demo` or `adsearch ingest` first" in capsys.readouterr().err
+
+
+def test_a_catalog_job_keeps_the_one_searcher(ws: Workspace, tmp_path: Path) -> None:
+    """The app rebuilt its searcher (reloading the retriever) after each catalog add; the service keeps one, and
+    the new clips and filter values reach it."""
+    from adsearch.service import SearchService
+    from corpus.synth import generate_catalog
+
+    copy = Workspace.resolve(tmp_path / "ws")
+    shutil.copytree(ws.root, copy.root, symlinks=True)
+    opened = []
+
+    def factory():
+        from adsearch.index import open_searcher
+
+        opened.append(open_searcher(copy))
+        return opened[-1]
+
+    service = SearchService(copy, searcher_factory=factory, ingest_roots=[tmp_path / "in"])
+    try:
+        assert service.warm() is None and "more-ads" not in service.filter_choices()["catalog"]
+        new = generate_catalog(tmp_path / "in" / "more-ads", n_clips=4, seed=5, workers=1)
+        job = service.wait_job(service.submit_catalog(str(new.manifest_path)).id, timeout_s=600)
+        assert job.state == "done", job.error
+        assert "more-ads" in service.filter_choices()["catalog"]
+        page = service.search("a product", k=5, filters={"catalog": "more-ads"})
+        assert page.hits and {h.catalog_id for h in page.hits} == {"more-ads"}
+        assert len(opened) == 1, "one searcher for the service's life"
+    finally:
+        service.close()
