@@ -10,6 +10,11 @@ Filters and hit metadata are read from an in-memory copy of the catalog (``index
 again when the file changes, so a long write (ingest, captioning) never makes search fail; a retire is picked up
 within ``check_interval_s`` of its write.
 
+Every size a caller controls is bounded (``MAX_K`` hits, ``MAX_BATCH`` queries per call, ``MAX_FILTER_VALUES`` values
+of at most ``MAX_FILTER_CHARS`` characters per filter field): a larger one, a filter value that is not text, or a
+query that is not valid Unicode text (a lone surrogate, e.g. a byte that was not UTF-8 on a command line) raises
+``QueryError`` with the limit in its message.
+
 Queries: empty or whitespace-only queries and queries over ``MAX_QUERY_CHARS`` characters raise ``QueryError``;
 below that limit the text tower truncates at its own token limit (the tiny retriever: 64 tokens).
 """
@@ -17,6 +22,7 @@ below that limit the text tower truncates at its own token limit (the tiny retri
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -33,11 +39,31 @@ from indexer.versions import LiveIndex
 if TYPE_CHECKING:
     from indexer.text_index import TextChannels
 
-__all__ = ["CHANNELS", "FILTER_FIELDS", "MAX_QUERY_CHARS", "Filters", "Hit", "QueryError", "Searcher", "Snippet"]
+__all__ = [
+    "CHANNELS",
+    "FILTER_FIELDS",
+    "MAX_BATCH",
+    "MAX_FILTER_CHARS",
+    "MAX_FILTER_VALUES",
+    "MAX_K",
+    "MAX_QUERY_CHARS",
+    "Filters",
+    "Hit",
+    "QueryError",
+    "Searcher",
+    "Snippet",
+    "check_k",
+    "check_query",
+]
 
 _log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 2000  # longer text is not a search query (a pasted document); the tokenizer truncates earlier
+MAX_K = 1000  # hits per query: a result page, not a catalog export (k-sized arrays are allocated per query)
+MAX_DEPTH = 10 * MAX_K  # candidates per ranker asked of rankings()
+MAX_BATCH = 1000  # queries (or query vectors) per search_batch / search_vectors call
+MAX_FILTER_VALUES = 1000  # values of one filter field (each one a SQL parameter)
+MAX_FILTER_CHARS = 200  # characters of one filter value (manifest labels are at most 200: corpus.manifest)
 
 # filter field -> SQL column (videos v)
 _COLUMNS = {
@@ -53,14 +79,60 @@ _LIVE = "v.catalog_id NOT IN (SELECT catalog_id FROM catalogs WHERE retired)"  #
 
 
 class QueryError(ValueError):
-    """A query that cannot be searched: empty, whitespace only, too long, or an unknown filter field."""
+    """A query that cannot be searched: empty, whitespace only, too long, not valid text, a size over its limit, or
+    an unknown filter field or a filter value that is not text."""
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` short enough for an error message."""
+    r = repr(value)
+    return r if len(r) <= 60 else r[:55] + "..." + r[-2:]
+
+
+def _check_size(value: Any, name: str, limit: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= limit:
+        raise QueryError(f"{name} must be an integer from 1 to {limit:,}, got {_shown(value)}")
+    return int(value)
+
+
+def check_k(k: Any) -> int:
+    """``k`` as an int after checking ``1 <= k <= MAX_K``.
+
+    Raises:
+        QueryError: not an integer (bools and floats included), or out of range; the message gives the range.
+    """
+    return _check_size(k, "k", MAX_K)
+
+
+def _filter_values(name: str, value: Any) -> list[str]:
+    """A filter field's value(s) as a list of text, or QueryError saying what is wrong with them."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list | tuple):
+        raise QueryError(f"filter {name}: expected text or a list of texts, got {type(value).__name__}")
+    if len(values) > MAX_FILTER_VALUES:
+        raise QueryError(f"filter {name}: {len(values):,} values; at most {MAX_FILTER_VALUES:,} values per field")
+    for v in values:
+        if not isinstance(v, str):
+            raise QueryError(f"filter {name}: expected text values, got {type(v).__name__} {_shown(v)}")
+        if len(v) > MAX_FILTER_CHARS:
+            raise QueryError(f"filter {name}: a value of {len(v):,} characters; the limit is {MAX_FILTER_CHARS}")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise QueryError(f"filter {name}: {_shown(v)} is not valid text (a lone surrogate at {e.start})") from None
+    return list(values)
 
 
 @dataclass(frozen=True)
 class Filters:
     """Metadata filters: each field None (no filter), a value, or a sequence of values.
 
-    AND across fields, OR within a field: ``Filters(industry="games", game=["rpg", "moba"])``.
+    AND across fields, OR within a field: ``Filters(industry="games", game=["rpg", "moba"])``. An empty list is
+    no filter.
+
+    Raises:
+        QueryError: a value that is not text or a list (tuple) of texts, more than ``MAX_FILTER_VALUES`` values, a
+            value longer than ``MAX_FILTER_CHARS`` or not valid Unicode.
     """
 
     industry: str | Sequence[str] | None = None
@@ -70,17 +142,26 @@ class Filters:
     catalog: str | Sequence[str] | None = None
     split: str | Sequence[str] | None = None
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                _filter_values(f.name, value)
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Filters:
         """Filters from a mapping (e.g. form fields); None and empty values mean no filter.
 
         Raises:
-            QueryError: a key that is not a filter field.
+            QueryError: a key that is not a filter field, or a value as for :class:`Filters`.
         """
-        unknown = sorted(set(values) - set(FILTER_FIELDS))
+        if not isinstance(values, Mapping):
+            raise QueryError(f"filters are a mapping of field -> value(s), got {type(values).__name__}")
+        unknown = sorted(map(str, set(values) - set(FILTER_FIELDS)))
         if unknown:
             raise QueryError(f"unknown filter field(s) {unknown}; valid: {', '.join(FILTER_FIELDS)}")
-        return cls(**{k: v for k, v in values.items() if v not in (None, "", [], ())})
+        empty = [k for k, v in values.items() if v is None or (isinstance(v, str | list | tuple) and not v)]
+        return cls(**{k: v for k, v in values.items() if k not in empty})
 
     def active(self) -> dict[str, list[str]]:
         """Fields that filter, as lists of values."""
@@ -89,7 +170,9 @@ class Filters:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            out[f.name] = [value] if isinstance(value, str) else [str(v) for v in value]
+            values = _filter_values(f.name, value)
+            if values:  # an empty list filters nothing (SQL cannot say IN ())
+                out[f.name] = values
         return out
 
 
@@ -123,18 +206,29 @@ def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> l
 
 
 def check_query(query: str) -> str:
-    """The query stripped of surrounding whitespace.
+    """The query with control characters made spaces, stripped of surrounding whitespace.
 
     Raises:
-        QueryError: not a string, empty or whitespace only, or longer than ``MAX_QUERY_CHARS``.
+        QueryError: not a string, not valid Unicode (a lone surrogate: a byte that is not UTF-8 reaches Python from
+            a command line as one), empty or whitespace only, or longer than ``MAX_QUERY_CHARS``.
     """
     if not isinstance(query, str):
         raise QueryError(f"a query is a string, got {type(query).__name__}")
     text = query.strip()
-    if not text:
-        raise QueryError("the query is empty; type what the clip shows, e.g. 'a woman in a red dress dancing'")
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"the query has {len(text)} characters; the limit is {MAX_QUERY_CHARS}: shorten it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        c = ord(text[e.start])
+        byte = f" (the byte 0x{c - 0xDC00:02x}, which is not UTF-8)" if 0xDC80 <= c <= 0xDCFF else ""
+        raise QueryError(
+            f"the query is not valid text: character {e.start} is a lone surrogate U+{c:04X}{byte}; "
+            "type it again as UTF-8 text"
+        ) from None
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).strip()
+    if not text:
+        raise QueryError("the query is empty; type what the clip shows, e.g. 'a woman in a red dress dancing'")
     return text
 
 
@@ -247,12 +341,20 @@ class Searcher:
 
     # --- search ------------------------------------------------------------------------------------------------
     def search_vectors(self, vectors: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[list[Hit]]:
-        """Hits for query vectors (Q, D) of this model; a filter that matches nothing gives empty lists."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise QueryError(f"k must be a positive integer, got {k!r}")
-        vectors = np.asarray(vectors, dtype=np.float32)
+        """Hits for query vectors (Q, D) of this model; a filter that matches nothing gives empty lists.
+
+        Raises:
+            QueryError: k out of ``1..MAX_K``, more than ``MAX_BATCH`` vectors, or not a (Q, D) array of numbers.
+        """
+        k = check_k(k)
+        try:
+            vectors = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise QueryError(f"query vectors must be a (Q, D) array of numbers ({e})") from None
         if vectors.ndim == 1:
             vectors = vectors[None, :]
+        if vectors.ndim != 2 or len(vectors) > MAX_BATCH:
+            raise QueryError(f"expected at most {MAX_BATCH:,} query vectors (Q, D), got shape {vectors.shape}")
         cur = self._snapshot.cursor()
         allowed = self._allowed_ids(cur, filters)
         if allowed is not None and allowed.size == 0:
@@ -266,8 +368,11 @@ class Searcher:
         Raises:
             QueryError: one of the queries is empty, whitespace only or too long (the message says which).
         """
-        if isinstance(queries, str):
+        if isinstance(queries, str) or not isinstance(queries, Sequence):
             raise QueryError("search_batch takes a list of queries; use search() for one")
+        if len(queries) > MAX_BATCH:
+            raise QueryError(f"{len(queries):,} queries; at most {MAX_BATCH:,} queries per call")
+        k = check_k(k)
         texts = []
         for i, q in enumerate(queries):
             try:
@@ -307,9 +412,8 @@ class Searcher:
         most ``depth`` clips each, filters applied: the input of ``indexer.fusion.fuse`` / ``evaluate_fusion``."""
         text = check_query(query)
         wanted = self._channels(channels)
-        if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
-            raise QueryError(f"depth must be a positive integer, got {depth!r}")
-        return self._rankings(text, wanted, int(depth), self._allowed_ids(self._snapshot.cursor(), filters))
+        depth = _check_size(depth, "depth", MAX_DEPTH)
+        return self._rankings(text, wanted, depth, self._allowed_ids(self._snapshot.cursor(), filters))
 
     def search(
         self,
@@ -339,11 +443,10 @@ class Searcher:
                 unknown fusion method.
         """
         text = check_query(query)
+        k = check_k(k)
         wanted = self._channels(channels)
         if wanted == (VISUAL,):
             return self.search_vectors(self._encode([text]), k, filters)[0]
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise QueryError(f"k must be a positive integer, got {k!r}")
         cur = self._snapshot.cursor()
         rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters))
         try:
