@@ -3,7 +3,7 @@
 from media.asr import Segment, Transcript, default_whisper_model, transcribe
 from media.audio import extract_audio
 from media.errors import EmptyFileError, MediaError, NoAudioStreamError, NotAVideoError, NoVideoStreamError
-from media.frames import frame_indices, read_frame, sample_frames
+from media.frames import frame_indices, read_frame, sample_clips, sample_frames
 from media.probe import VideoInfo, probe
 from media.shots import ShotDetection, detect_shots
 from media.thumbs import write_thumbnail
@@ -25,6 +25,7 @@ __all__ = [
     "frame_indices",
     "probe",
     "read_frame",
+    "sample_clips",
     "sample_frames",
     "transcribe",
     "write_thumbnail",

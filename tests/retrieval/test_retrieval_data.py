@@ -97,6 +97,26 @@ def test_non_square_size_keeps_the_whole_vertical_frame(tmp_path):
     np.testing.assert_array_equal(again.load_frames(0), out)  # a list size finds the same cache entry
 
 
+def test_preload_decodes_video_by_video_and_gives_the_frames_of_clip_by_clip_loading(tmp_path):
+    from media import write_video
+
+    # 60 frames with a long GOP: the later clips would each decode from the key frame when loaded alone
+    frames = [np.full((64, 48, 3), 4 * i, np.uint8) for i in range(60)]
+    path = str(write_video(tmp_path / "long.mp4", frames, fps=10))
+    ranges = [(4.0, 6.0), (0.0, 1.5), (1.5, 4.0), (3.0, 5.0)]  # out of order and overlapping
+    items = [ClipItem(clip_id=i, path=path, start_s=a, end_s=b) for i, (a, b) in enumerate(ranges)]
+    items.append(ClipItem(clip_id=9, path=str(tmp_path / "missing.mp4"), start_s=0.0, end_s=1.0))
+    alone = ClipDataset(items[:4], n_frames=4, image_size=(32, 24))
+    expected = [alone.load_frames(i) for i in range(4)]
+    ds = ClipDataset(items[:4], n_frames=4, image_size=(32, 24), cache_dir=tmp_path / "cache")
+    ds.preload()
+    for i in range(4):
+        np.testing.assert_array_equal(ds.load_frames(i), expected[i])
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 4  # written to the disk cache too
+    with pytest.raises(RuntimeError, match="clip 9"):  # a clip that cannot be read is named
+        ClipDataset(items, n_frames=4, image_size=(32, 24)).preload()
+
+
 def _broken(*args, **kwargs):
     raise AssertionError("must be served from the cache")
 
