@@ -283,9 +283,10 @@ class SearchService:
             raise BadRequest("channels is empty; leave it out to search every channel")
         if len(channels) > self.limits.max_channels:
             raise BadRequest(f"{len(channels)} channels; the limit is {self.limits.max_channels}")
-        import indexer.search
-
-        known = getattr(searcher, "CHANNELS", None) or getattr(indexer.search, "CHANNELS", None)
+        try:
+            from indexer.channels import CHANNELS as known
+        except ImportError:  # a searcher without text channels
+            known = VISUAL_CHANNELS
         if not self._supports_channels(searcher):
             known = VISUAL_CHANNELS
         if known is not None:

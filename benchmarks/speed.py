@@ -256,7 +256,20 @@ COLUMNS = [
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
-    p.add_argument("--index", action="store_true", help="benchmark FAISS index types (the only benchmark so far)")
+    p.add_argument("--index", action="store_true", help="benchmark FAISS index types")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="load-test `adsearch serve` on the workspace: --clients threads, --searches in all, while the index "
+        "is published --publishes times (benchmarks/speed_serve.py)",
+    )
+    p.add_argument("--workspace", default=None, help="--serve: the workspace (default $ADSEARCH_HOME or ./workspace)")
+    p.add_argument("--clients", type=int, default=8, help="--serve: concurrent clients (default %(default)s)")
+    p.add_argument("--searches", type=int, default=5000, help="--serve: searches in all (default %(default)s)")
+    p.add_argument("--publishes", type=int, default=2, help="--serve: index builds + publishes (default %(default)s)")
+    p.add_argument("--publish-gap-s", type=float, default=3.0, help="--serve: seconds before each publish")
+    p.add_argument("--k", type=int, default=10, help="--serve: hits per search (default %(default)s)")
+    p.add_argument("--timeout-s", type=float, default=1800.0, help="--serve: bound on the whole run")
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="catalog sizes (vectors)")
     p.add_argument("--dim", type=int, default=256, help="embedding dimension (default %(default)s)")
     p.add_argument(
@@ -294,8 +307,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <workspace>/bench)")
     args = p.parse_args(argv)
+    if args.serve:
+        if not (1 <= args.clients <= 64 and 1 <= args.searches <= 1_000_000 and 0 <= args.publishes <= 10):
+            p.error("--serve needs 1-64 --clients, 1-1,000,000 --searches and 0-10 --publishes")
+        from benchmarks.speed_serve import run_serve
+
+        return run_serve(args)
     if not args.index:
-        p.error("choose what to benchmark: --index")
+        p.error("choose what to benchmark: --index or --serve")
     if min(args.sizes) < 1 or args.dim < 8 or args.queries < BATCH:
         p.error(f"need sizes >= 1, --dim >= 8 and --queries >= {BATCH}")
     if args.out is None:

@@ -1,0 +1,206 @@
+"""``python -m benchmarks.speed --serve``: the search service under load while the index is published again.
+
+A real ``adsearch serve`` process (API + app, 127.0.0.1 on a free port) over the workspace; ``--clients`` threads
+of this process send ``--searches`` searches in all over keep-alive HTTP connections (queries: catalog texts,
+k 10), while this process rebuilds and publishes the index ``--publishes`` times (``adsearch index build``'s
+library call). Reports errors, end-to-end latency p50/p95/p99 and throughput, writes ``speed_serve.json`` /
+``.md`` and ``speed_serve.png`` (latency over time with the publishes marked) under ``<workspace>/bench``.
+Loopback only; bounded by ``--searches`` and ``--timeout-s``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run_serve"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _queries(ws: Any, n: int, seed: int) -> list[str]:
+    from indexer.catalog import open_catalog
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.query(
+            "SELECT DISTINCT text FROM texts WHERE kind IN ('reference', 'general', 'fine') AND length(text) > 0"
+        )
+    texts = sorted(r["text"] for r in rows)
+    return random.Random(seed).sample(texts, min(n, len(texts)))
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"adsearch serve exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/health")
+            data = json.loads(conn.getresponse().read())
+            conn.close()
+            if data.get("ready"):
+                return
+            raise RuntimeError(f"the server has nothing to search: {data.get('message')}")
+        except (ConnectionError, OSError):
+            time.sleep(0.5)
+    raise RuntimeError(f"adsearch serve did not answer within {timeout_s} s")
+
+
+def run_serve(args: Any) -> int:
+    """The load test (see the module docstring); returns the exit code."""
+    from adsearch.index import build
+    from adsearch.workspace import Workspace
+    from benchmarks._report import markdown_table, write_report
+
+    ws = Workspace.resolve(args.workspace)
+    out = args.out or ws.bench_dir
+    queries = _queries(ws, 500, args.seed)
+    if not queries:
+        print(f"no catalog texts to query with in {ws.root}", file=sys.stderr)
+        return 2
+    port = _free_port()
+    cmd = [sys.executable, "-m", "adsearch.cli", "serve", "--workspace", str(ws.root), "--port", str(port)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    try:
+        _wait_ready(port, proc, args.timeout_s)
+        load_s = time.perf_counter() - started
+        print(f"server ready in {load_s:.1f} s on 127.0.0.1:{port}; {len(queries)} distinct queries", flush=True)
+        lat: list[tuple[float, float]] = []  # (start offset s, latency s)
+        errors: list[str] = []
+        versions: dict[str, int] = {}
+        counter = iter(range(args.searches))
+        lock = threading.Lock()
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + args.timeout_s
+
+        def client(i: int) -> None:
+            rng = random.Random(args.seed + i)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            while time.monotonic() < deadline:
+                with lock:
+                    if next(counter, None) is None:
+                        break
+                body = json.dumps({"query": rng.choice(queries), "k": args.k})
+                s = time.perf_counter()
+                try:
+                    conn.request("POST", "/search", body=body, headers={"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    data = json.loads(resp.read())
+                    ok = resp.status == 200 and data.get("count", 0) > 0
+                except (OSError, http.client.HTTPException, ValueError) as e:
+                    ok, data = False, {"error": repr(e)}
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                e2e = time.perf_counter() - s
+                with lock:
+                    lat.append((s - t0, e2e))
+                    if ok:
+                        versions[data["index_version"]] = versions.get(data["index_version"], 0) + 1
+                    else:
+                        errors.append(str(data)[:300])
+            conn.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        publishes = []
+        for _ in range(args.publishes):
+            time.sleep(args.publish_gap_s)
+            s = time.perf_counter()
+            version = build(ws, progress=False).version
+            publishes.append({"at_s": s - t0, "seconds": time.perf_counter() - s, "version": version})
+            print(f"published {version} in {publishes[-1]['seconds']:.1f} s", flush=True)
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    secs = np.array([x[1] for x in lat])
+    with_catalog = {"clips": _count_clips(ws)}
+    row = {
+        "clips": with_catalog["clips"],
+        "clients": args.clients,
+        "searches": len(lat),
+        "errors": len(errors),
+        "p50_ms": float(np.percentile(secs, 50) * 1e3),
+        "p95_ms": float(np.percentile(secs, 95) * 1e3),
+        "p99_ms": float(np.percentile(secs, 99) * 1e3),
+        "qps": len(lat) / wall,
+        "publishes": len(publishes),
+        "versions_seen": len(versions),
+    }
+    columns = [(k, (lambda r, k=k: round(r[k], 1) if isinstance(r[k], float) else r[k])) for k in row]
+    table = markdown_table([row], columns)
+    result = {
+        "benchmark": "speed --serve",
+        "command": " ".join(["python -m benchmarks.speed", *sys.argv[1:]]),
+        "workspace": str(ws.root),
+        "server_start_s": load_s,
+        "wall_s": wall,
+        "k": args.k,
+        "distinct_queries": len(queries),
+        **row,
+        "publish": publishes,
+        "versions": versions,
+        "error_samples": errors[:10],
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_end": os.getloadavg()},
+        "latencies_ms": [round(x[1] * 1e3, 3) for x in lat],
+    }
+    json_path, md_path = write_report(out, "speed_serve", result, table)
+    png = _plot(lat, publishes, out / "speed_serve.png", row)
+    print()
+    print(table)
+    print(f"\nwrote {json_path}, {md_path} and {png}")
+    return 0 if not errors else 1
+
+
+def _count_clips(ws: Any) -> int:
+    from indexer.catalog import open_catalog
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        return cat.query("SELECT count(*) AS n FROM clips")[0]["n"]
+
+
+def _plot(lat: list[tuple[float, float]], publishes: list[dict], path: Path, row: dict) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    a.scatter([x[0] for x in lat], [x[1] * 1e3 for x in lat], s=2, alpha=0.4)
+    for p in publishes:
+        a.axvspan(p["at_s"], p["at_s"] + p["seconds"], color="orange", alpha=0.2)
+    a.set(xlabel="time (s); orange: index build + publish", ylabel="latency (ms)", yscale="log")
+    b.hist([x[1] * 1e3 for x in lat], bins=100)
+    for q, style in (("p50_ms", "--"), ("p99_ms", ":")):
+        b.axvline(row[q], color="k", linestyle=style, label=f"{q[:3]} {row[q]:.1f} ms")
+    b.set(xlabel="latency (ms)", ylabel="searches", title=f"{row['clients']} clients, {row['clips']} clips")
+    b.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
