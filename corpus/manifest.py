@@ -255,7 +255,7 @@ def _parse_clips(v: Any, warnings: _Warnings) -> tuple[ClipRecord, ...] | None:
         except json.JSONDecodeError as e:
             raise _RowError("clips", f"not valid JSON ({e.msg} at char {e.pos})") from e
         except (ValueError, RecursionError) as e:  # a number of more than 4,300 digits, arrays nested too deep
-            raise _RowError("clips", f"not usable JSON ({type(e).__name__}: {str(e)[:100]})") from e
+            raise _RowError("clips", _unusable_json(e)) from e
     if hasattr(v, "tolist"):  # numpy array from parquet
         v = v.tolist()
     if not isinstance(v, list):
@@ -304,6 +304,15 @@ def _printable(v: Any) -> str | None:
     return s if len(s) <= MAX_URI_CHARS else s[: MAX_URI_CHARS - 3] + "..."
 
 
+def _unusable_json(e: BaseException) -> str:
+    """Why valid-looking JSON could not be loaded, in words."""
+    if isinstance(e, RecursionError):
+        return "not usable JSON: arrays or objects nested too deep"
+    if "digits" in str(e):
+        return "not usable JSON: a number with more than 4,300 digits"
+    return f"not usable JSON ({str(e)[:100]})"
+
+
 def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:
     with path.open("rb") as f:
         i, first = 0, True
@@ -328,7 +337,7 @@ def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:
             except json.JSONDecodeError as e:
                 yield i, _RowError(None, f"not valid JSON ({e.msg} at char {e.pos})")
             except (ValueError, RecursionError) as e:  # a number of more than 4,300 digits, arrays nested too deep
-                yield i, _RowError(None, f"not usable JSON ({type(e).__name__}: {str(e)[:100]})")
+                yield i, _RowError(None, _unusable_json(e))
 
 
 def _csv_rows(path: Path) -> Iterable[tuple[int, dict[str, Any] | Exception]]:

@@ -23,7 +23,16 @@ from decord import DECORDError, VideoReader, cpu
 
 from media.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
 
-__all__ = ["ContainerFacts", "Reader", "check_path", "decode", "explain_decoder_error", "inspect_container"]
+__all__ = [
+    "FIX_HINT",
+    "ContainerFacts",
+    "Reader",
+    "av_detail",
+    "check_path",
+    "decode",
+    "explain_decoder_error",
+    "inspect_container",
+]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -53,7 +62,7 @@ _CFR_TOLERANCE_FRAMES = 0.5
 # Guards floor() against times that sit exactly on a frame boundary but land a hair below it in floating point.
 _EPS_FRAMES = 1e-6
 # What a user can do about a file the decoder refuses.
-_FIX_HINT = "re-download or re-encode it (for example: ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4)"
+FIX_HINT = "re-download or re-encode it (for example: ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4)"
 # FFmpeg error codes (AVERROR tags) that decord reports as bare numbers, in words.
 _AV_ERRORS = {1094995529: "invalid data found", 541478725: "unexpected end of file", 1162690894: "invalid data"}
 
@@ -115,12 +124,15 @@ def inspect_container(path: Path) -> ContainerFacts:
                 raise NotAVideoError(path, f"no video stream in the {fmt} container")
             stream = videos[0]
             index = stream.index
+            if stream.codec_context is None:  # a codec (tag) FFmpeg does not know: nothing can decode it
+                tag = getattr(stream, "codec_tag", "") or "unknown"
+                raise NotAVideoError(path, f"its video codec ({tag}) is not one FFmpeg knows; {FIX_HINT}")
             codec = stream.codec_context.name
             width, height = stream.codec_context.width, stream.codec_context.height
     except (NoVideoStreamError, NotAVideoError):
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise NotAVideoError(path, f"not a readable media container ({_av_detail(e)}); {_FIX_HINT}") from e
+        raise NotAVideoError(path, f"not a readable media container ({av_detail(e)}); {FIX_HINT}") from e
     if fmt in _STILL_FORMATS or fmt.endswith("_pipe"):
         raise NotAVideoError(path, f"a still image or text file ({fmt}), not a video")
     if width <= 0 or height <= 0:
@@ -149,16 +161,16 @@ def explain_decoder_error(e: BaseException) -> str:
     raw = str(e)
     low = raw.lower()
     if "decoder not found" in low or "codec is not supported" in low or "avcodec_open2" in low:
-        return f"its video codec cannot be decoded here; {_FIX_HINT}"
+        return f"its video codec cannot be decoded here; {FIX_HINT}"
     detail = ""
     if isinstance(e, av.error.FFmpegError):
-        detail = f" ({_av_detail(e)})"
+        detail = f" ({av_detail(e)})"
     elif code := re.search(r"failed with (-?\d+)", raw):
         detail = f" ({_AV_ERRORS.get(abs(int(code.group(1))), 'decoder error ' + code.group(1))})"
-    return f"the file is truncated or corrupt: its video stream cannot be decoded{detail}; {_FIX_HINT}"
+    return f"the file is truncated or corrupt: its video stream cannot be decoded{detail}; {FIX_HINT}"
 
 
-def _av_detail(e: BaseException) -> str:
+def av_detail(e: BaseException) -> str:
     """FFmpeg's own words for a PyAV error, without the file name it repeats."""
     if isinstance(e, av.error.FFmpegError) and e.strerror:
         return str(e.strerror).lower()
@@ -256,7 +268,7 @@ class _DecordFrames:
                 found[pos] = last.asnumpy()
             pos += 1
         if last is None:
-            raise NotAVideoError(self.path, f"no frame could be decoded; {_FIX_HINT}")
+            raise NotAVideoError(self.path, f"no frame could be decoded; {FIX_HINT}")
         tail = last.asnumpy()  # stands in for wanted frames past the real end
         return np.stack([found.get(i, tail) for i in idx])  # (n, H, W, 3)
 
@@ -306,7 +318,7 @@ class _PyAVFrames:
                 if pos >= idx[-1]:
                     break
             if last is None:
-                raise NotAVideoError(self.path, f"no frame could be decoded; {_FIX_HINT}")
+                raise NotAVideoError(self.path, f"no frame could be decoded; {FIX_HINT}")
             return np.stack([found.get(i, last) for i in idx])  # past the real end: the last frame
 
         return decode(self.path, f"reading frames of the {self.facts.codec} video", run)
@@ -350,9 +362,9 @@ class Reader:
         self.frame_count = self._src.count
         avg_fps = self._src.avg_fps
         if self.frame_count < 1:
-            raise NotAVideoError(path, f"the video stream has no frames; {_FIX_HINT}")
+            raise NotAVideoError(path, f"the video stream has no frames; {FIX_HINT}")
         if not (math.isfinite(avg_fps) and avg_fps > 0):
-            raise NotAVideoError(path, f"the video stream reports an unusable frame rate ({avg_fps}); {_FIX_HINT}")
+            raise NotAVideoError(path, f"the video stream reports an unusable frame rate ({avg_fps}); {FIX_HINT}")
         self.times, self.duration_s = _timeline(self._src.frame_times(), self.frame_count, avg_fps)
         self.fps = avg_fps if self.times is None else self.frame_count / self.duration_s
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from media._reader import check_path
+from media._reader import FIX_HINT, av_detail, check_path
 from media.errors import NoAudioStreamError, NotAVideoError
 
 __all__ = ["extract_audio"]
@@ -49,7 +49,11 @@ def extract_audio(
     p = check_path(path)
     blocks = []
     try:
-        with av.open(str(p)) as container:
+        container = av.open(str(p))
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise NotAVideoError(p, f"not a readable media container ({av_detail(e)}); {FIX_HINT}") from e
+    try:
+        with container:
             if not container.streams.audio:
                 raise NoAudioStreamError(p, "the file has no audio stream")
             stream = container.streams.audio[0]
@@ -60,7 +64,9 @@ def extract_audio(
     except NoAudioStreamError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise NotAVideoError(p, f"cannot decode the audio ({e})") from e
+        raise NotAVideoError(
+            p, f"the file is truncated or corrupt: its audio cannot be decoded ({av_detail(e)}); {FIX_HINT}"
+        ) from e
     samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     first = round(start * sample_rate)
     last = None if end_s is None else round(end_s * sample_rate)

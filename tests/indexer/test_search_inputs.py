@@ -3,11 +3,27 @@ the wrong type or encoding refused with a QueryError (issue 15 #8, #9), on a tin
 
 from __future__ import annotations
 
+import random
+import time
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adsearch import index as ws_index
-from indexer.search import MAX_BATCH, MAX_FILTER_VALUES, MAX_K, MAX_QUERY_CHARS, Filters, QueryError, Searcher
+from benchmarks.fuzz import fuzz_queries
+from indexer.search import (
+    FILTER_FIELDS,
+    MAX_BATCH,
+    MAX_FILTER_VALUES,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    Filters,
+    QueryError,
+    Searcher,
+    check_query,
+)
 
 from .index_helpers import tiny_workspace
 
@@ -90,3 +106,42 @@ def test_valid_filters_still_work(searcher: Searcher) -> None:
     hits = searcher.search("a red scene", k=12, filters=Filters(industry=["games"], split="test"))
     assert hits and all(h.labels["industry"] == "games" and h.labels["split"] == "test" for h in hits)
     assert searcher.search("a red scene", filters=Filters(industry="no such industry")) == []
+
+
+# --- fuzz: random texts, sizes and types (issue 15) ---------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(query=st.one_of(st.text(alphabet=st.characters(codec=None, exclude_categories=())), st.binary(), st.none()))
+def test_any_query_is_text_or_a_query_error(query: object) -> None:
+    try:
+        text = check_query(query)  # type: ignore[arg-type]
+    except QueryError:
+        return
+    assert text and text == text.strip() and len(text) <= MAX_QUERY_CHARS
+    text.encode("utf-8")  # the tokenizer gets valid text
+
+
+_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=300), st.binary(max_size=8)),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(values=st.dictionaries(st.sampled_from([*FILTER_FIELDS, "colour", ""]), _VALUES, max_size=3))
+def test_any_filter_values_are_filters_or_a_query_error(values: dict) -> None:
+    try:
+        filters = Filters.from_dict(values)
+    except QueryError:
+        return
+    for name, got in filters.active().items():
+        assert name in FILTER_FIELDS and all(isinstance(v, str) and len(v) <= 200 for v in got)
+
+
+def test_fuzzed_searches_answer_or_raise_query_error(searcher: Searcher) -> None:
+    done, findings = fuzz_queries(random.Random(15), cases=300, deadline=time.monotonic() + 20, searcher=searcher)
+    assert done >= 50
+    report = "\n".join(f"{f.kind}: {f.case}: {f.detail[:300]}" for f in findings)
+    assert not findings, f"{len(findings)} findings in {done} searches:\n{report}"

@@ -210,3 +210,19 @@ def test_cut_faststart_mp4_says_what_to_do(tmp_path: Path, faststart_video: Path
         assert "re-download or re-encode" in message, (name, message)
         assert not [j for j in DECODER_JARGON if j in message], (name, message)
         assert info.value.__cause__ is not None  # the decoder's own words stay in the chain, for debugging
+
+
+def test_unknown_video_codec_is_a_typed_error(tmp_path: Path, index_video: Path) -> None:
+    # found by the fuzz pass (benchmarks.fuzz, a truncated h263 .3gp): a video stream whose codec FFmpeg does not
+    # know has no codec context, and every reader failed with "AttributeError: 'NoneType' object has no attribute"
+    path = tmp_path / "unknown_codec.mp4"
+    path.write_bytes(index_video.read_bytes().replace(b"avc1", b"zzzz"))  # the track's codec tag
+    readers = {
+        "probe": probe,
+        "sample_frames": lambda p: sample_frames(p, n=4),
+        "read_frame": lambda p: read_frame(p, 0),
+    }
+    for name, read in readers.items():
+        with pytest.raises(NotAVideoError, match="codec") as info:
+            read(path)
+        assert "re-download or re-encode" in str(info.value), name
