@@ -1,4 +1,4 @@
-"""The workspace: one folder holding everything a run produces (DESIGN.md "The workspace")."""
+"""The workspace: one folder holding everything a run produces (docs/ARCHITECTURE.md, "The workspace")."""
 
 from __future__ import annotations
 

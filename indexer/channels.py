@@ -1,6 +1,6 @@
 """Search channels: their names, the catalog text kinds each one indexes, how a text splits into snippet units.
 
-A clip is found through four channels (DESIGN.md "Search channels and fusion"): ``visual`` (the retriever's video
+A clip is found through four channels (docs/ARCHITECTURE.md, "A query"): ``visual`` (the retriever's video
 vector), ``description`` (the fine and general captions), ``speech`` (ASR) and ``text`` (on-screen text, OCR). The
 three text channels are searched lexically (BM25) and densely (a sentence-embedding model); each of those two is
 a *ranker* named ``<channel>.lexical`` / ``<channel>.dense``; the visual channel is the single ranker ``visual``.

@@ -1,6 +1,6 @@
 """Versioned index directories: write a version atomically, publish it by an atomic pointer switch, load, hot-swap.
 
-Layout (DESIGN.md "The workspace")::
+Layout (docs/ARCHITECTURE.md, "The workspace")::
 
     <indexes_dir>/<model_id>/<version>/index.faiss   the FAISS index (faiss.write_index format)
     <indexes_dir>/<model_id>/<version>/meta.json     IndexMeta: model, factory, n, search params, recall, ...
