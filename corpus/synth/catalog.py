@@ -12,15 +12,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from corpus.manifest import FORMATS, ClipRecord, VideoRecord, write_manifest
 from corpus.synth.overlays import OCR_TRUTH_NAME, write_ocr_truth
 from corpus.synth.plan import CatalogPlan, VideoSpec, plan_catalog, seed_of
 from corpus.synth.queries import USER_QUERIES_NAME, user_queries, write_user_queries
 from corpus.synth.render import render_video
+from corpus.synth.search_queries import SEARCH_QUERIES_NAME, search_queries, write_search_queries
 from corpus.synth.text import describe_shot
 from corpus.synth.voiceover import voiceover
+from media.progress import progress_bar
 
 __all__ = ["SynthCatalog", "build_records", "generate_catalog", "video_name"]
 
@@ -95,8 +95,10 @@ def generate_catalog(
     avoid: tuple[int, int] | None = None,
 ) -> SynthCatalog:
     """Generate the synthetic ad catalog: ``out_dir/videos/*.mp4``, ``out_dir/<manifest_name>`` and the on-screen text
-    of each clip, ``out_dir/ocr_truth.jsonl`` (``corpus.synth.overlays.write_ocr_truth``), and the user-style queries
-    of the catalog with their answers, ``out_dir/user_queries.jsonl`` (``corpus.synth.queries``).
+    of each clip, ``out_dir/ocr_truth.jsonl`` (``corpus.synth.overlays.write_ocr_truth``), the user-style queries
+    of the catalog with their answers, ``out_dir/user_queries.jsonl`` (``corpus.synth.queries``), and the brand,
+    offer and speech queries of the search benchmark, ``out_dir/search_queries.jsonl``
+    (``corpus.synth.search_queries``).
 
     The catalog is identical for a seed whatever the number of workers: every video is drawn from (seed, index).
     A video file already present under its expected name is kept, so a killed run resumes; the manifest is
@@ -138,7 +140,7 @@ def generate_catalog(
     (out / "videos").mkdir(parents=True, exist_ok=True)
     workers = min(workers or os.cpu_count() or 1, max(1, len(todo)))
     _log.info("synth: %d videos planned, %d to render with %d worker(s)", len(plan.videos), len(todo), workers)
-    bar = tqdm(total=len(todo), desc="synth", unit="video", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="synth", unit="video", enabled=progress)
     if workers == 1:
         for v, path in todo:
             _render_one(v, str(path), width, height)
@@ -159,6 +161,7 @@ def generate_catalog(
     bar.close()
     write_ocr_truth(plan, records, out / OCR_TRUTH_NAME)  # what each clip shows on screen (benchmarks.ocr)
     write_user_queries(user_queries(plan, [r.uri for r in records]), out / USER_QUERIES_NAME)  # benchmarks.recall
+    write_search_queries(search_queries(plan, [r.uri for r in records]), out / SEARCH_QUERIES_NAME)  # benchmarks.search
     manifest = write_manifest(records, out / manifest_name)
     seconds = time.perf_counter() - t0
     n = sum(len(v.shots) for v in plan.videos)
