@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from adsearch import cli_app, cli_caption, cli_index
+from adsearch import cli_app, cli_caption, cli_index, cli_ocr
 from adsearch.workspace import ENV_VAR, Workspace
 
 __all__ = ["build_parser", "main"]
@@ -58,6 +58,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for uri, row, err in summary.failures:
         print(f"  failed: row {row} {uri or '(no uri)'}: {err}", file=sys.stderr)
     print(summary.line())
+    if not args.no_ocr:
+        cli_ocr.ocr_after_ingest(ws)
     return 0
 
 
@@ -124,6 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         serve=not args.no_serve,
         host=args.host,
         port=args.port,
+        ocr=not args.no_ocr,
     )
 
 
@@ -178,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("source", help="manifest (.jsonl/.csv/.parquet) or folder of videos")
     i.add_argument("--catalog", default=None, help="catalog name (default: the source folder's name)")
     i.add_argument("--no-asr", action="store_true", help="do not transcribe videos that have no transcript")
+    i.add_argument("--no-ocr", action="store_true", help="do not read the clips' on-screen text (see adsearch ocr)")
     i.add_argument("--asr-model", default=None, help="faster-whisper model path or size (default: packaged tiny.en)")
     i.add_argument("--retry-failed", action="store_true", help="process again rows an earlier run recorded as failed")
     i.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="worker processes (default %(default)s)")
@@ -213,9 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-serve", action="store_true", help="stop after the recall table instead of serving the app")
     d.add_argument("--host", default="127.0.0.1", help="interface the app listens on (default %(default)s)")
     d.add_argument("--port", type=int, default=7860, help="port of the app (default %(default)s)")
+    d.add_argument("--no-ocr", action="store_true", help="skip reading the clips' on-screen text (adsearch ocr)")
     d.set_defaults(func=cmd_demo)
 
-    for module in (cli_index, cli_caption, cli_app):  # one module per stage group, each owns its commands
+    for module in (cli_index, cli_caption, cli_app, cli_ocr):  # one module per stage group, each owns its commands
         module.add_commands(sub)
     return p
 

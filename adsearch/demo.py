@@ -144,6 +144,7 @@ def run_demo(
     serve: bool = True,
     host: str = "127.0.0.1",
     port: int = 7860,
+    ocr: bool = True,
 ) -> int:
     """Run every stage on the synthetic catalog, print each step's time, then serve the app (unless ``serve``
     is False)."""
@@ -158,6 +159,10 @@ def run_demo(
     t0 = time.perf_counter()
     manifest = timed("synth", f"synth: {n_clips} clips, seed {seed}", lambda: _synth(ws, n_clips, seed, workers))
     timed("ingest", "ingest", lambda: _ingest(ws, manifest, workers))
+    if ocr:  # the on-screen text of every clip (resumable: a second run reads nothing)
+        from adsearch.cli_ocr import ocr_after_ingest
+
+        timed("ocr", "ocr: on-screen text of every clip (rapidocr)", lambda: ocr_after_ingest(ws))
     timed("train-retriever", "train-retriever: tiny CLIP-ViP on the train split", lambda: _retriever(ws))
     for kind in ("fine", "general"):
         timed(f"train-captioner {kind}", f"train-captioner --kind {kind}", lambda k=kind: _captioner(ws, k))
