@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from adsearch import cli_app, cli_caption, cli_index, cli_ocr
@@ -150,7 +151,7 @@ def _global_options(p: argparse.ArgumentParser, *, after_command: bool) -> None:
         action="count",
         dest="verbose_after" if after_command else "verbose",
         default=argparse.SUPPRESS if after_command else 0,
-        help="more log output (-v info, -vv debug)",
+        help="more log output (-v info, -vv debug and the traceback of an error)",
     )
 
 
@@ -234,23 +235,48 @@ def _quiet_ffmpeg(*, verbose: bool) -> None:
     decord.logging.set_level(decord.logging.QUIET)
 
 
+def _is_model_error(e: BaseException) -> bool:
+    """A run stopped because its model failed every batch (``indexer.runner.ModelError``). Looked up in
+    ``sys.modules``: the command that raised it imported the runner; the CLI does not, to start fast."""
+    runner = sys.modules.get("indexer.runner")
+    return runner is not None and isinstance(e, runner.ModelError)
+
+
+def _report_error(args: argparse.Namespace, e: BaseException) -> None:
+    """One line on stderr; with -vv the traceback (and its causes) first."""
+    if args.verbose >= 2:
+        traceback.print_exception(e, file=sys.stderr)
+    print(f"adsearch {args.command}: error: {e}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status: 0 done, 1 the run failed (e.g. its model failed every batch, or
+    every item failed), 2 a user error (one line; -vv adds the traceback), 130 interrupted. Other exceptions are
+    bugs and keep Python's traceback."""
     args = build_parser().parse_args(argv)
     args.verbose += getattr(args, "verbose_after", 0)  # -v after the command name counts too
     # model weights come from local paths here; a hub look-up would only wait on the network and fail
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Progress lines (media.progress, written instead of tqdm bars when stderr is not a terminal) show by default,
+    # as the bars do on a terminal. The logger is named, not imported: importing media would slow every command.
+    logging.getLogger("media.progress").setLevel(logging.INFO)
     _quiet_ffmpeg(verbose=args.verbose >= 2)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no stack trace
-        print(f"adsearch {args.command}: error: {e}", file=sys.stderr)
+    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no stack trace (unless -vv)
+        _report_error(args, e)
         return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not _is_model_error(e):
+            raise
+        _report_error(args, e)
+        return 1
 
 
 if __name__ == "__main__":

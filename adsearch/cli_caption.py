@@ -70,6 +70,9 @@ def cmd_caption(args: argparse.Namespace) -> int:
     for clip_id, error in summary.failures:
         print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
     print(summary.line())
+    if summary.failed and not summary.done and not summary.skipped:  # all failed, none before: a failed run
+        print(f"adsearch caption: error: all {summary.failed} clips failed (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

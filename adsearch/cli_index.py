@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from adsearch.workspace import Workspace
+
+if TYPE_CHECKING:
+    from indexer.runner import RunSummary
 
 __all__ = ["add_commands"]
 
@@ -25,6 +29,15 @@ def _print_failures(failures: list[tuple[int, str]], failed: int) -> None:
         print(f"  ... {failed - 20} more failures (see the catalog's runs table)", file=sys.stderr)
 
 
+def _run_status(command: str, summary: RunSummary) -> int:
+    """1 when every clip failed and none was done before (nothing to show for the run), else 0: some bad clips,
+    reported and recorded, are not a failed run (nor are the same bad clips failing again in a later run)."""
+    if summary.failed and not summary.done and not summary.skipped:
+        print(f"adsearch {command}: error: all {summary.failed} clips failed (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from adsearch.index import embed_catalog
 
@@ -38,7 +51,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     )
     _print_failures(summary.failures, summary.failed)
     print(summary.line())
-    return 0
+    return _run_status("embed", summary)
 
 
 def _text_indexes(args: argparse.Namespace, *, only_if_changed: bool) -> None:
@@ -66,7 +79,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     print(summary.line())
     print(result.line())
     _text_indexes(args, only_if_changed=True)
-    return 0
+    return _run_status("index add", summary)
 
 
 def cmd_index_remove(args: argparse.Namespace) -> int:

@@ -15,8 +15,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm import tqdm
-
 __all__ = ["main", "match_cuts"]
 
 
@@ -40,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from adsearch.workspace import Workspace
     from corpus.manifest import read_manifest, resolve_uri
     from media import detect_shots, probe
+    from media.progress import progress_bar
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.shots", description=__doc__.split("\n\n")[0])
     p.add_argument("--manifest", required=True, help="manifest whose clips are the true shots")
@@ -57,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tp = fp = fn = 0
     fragmented = 0
     t0 = time.perf_counter()
-    for rec in tqdm(records, desc="detect shots", unit="video"):
+    for rec in progress_bar(records, desc="detect shots", unit="video"):
         path = resolve_uri(rec.uri, manifest.base_dir)
         fps = probe(path).fps
         true = [round(c.start_s * fps) for c in rec.clips[1:]]

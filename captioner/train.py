@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
+
+from media.progress import progress_bar
 
 from .checkpoint import load_captioner, save_captioner
 from .data import CaptionItem, load_frames
@@ -97,7 +98,7 @@ def train_captioner(
         cfg: Options (see :class:`CaptionTrainConfig`).
         out_dir: Checkpoint directory.
         resume: Continue from the epoch and optimizer state saved in ``out_dir``.
-        progress: Show tqdm bars (feature extraction, steps with the loss).
+        progress: Show progress bars (feature extraction, steps with the loss; log lines off a terminal).
         frame_loader: ``item -> uint8 (T, H, W, 3)``; :func:`captioner.load_frames` by default.
 
     Returns:
@@ -151,7 +152,7 @@ def train_captioner(
     for epoch in range(first_epoch, epochs):
         batches = _clip_batches(_examples(model, kept, cfg, rng), batch_size, rng)
         sums = {"loss": 0.0, "ld": 0.0, "lk": 0.0, "steps": 0}
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+        bar = progress_bar(batches, desc=f"epoch {epoch + 1}/{epochs}", unit="step", enabled=progress)
         for batch in bar:
             clips = sorted({e.row for e in batch})
             where = {row: k for k, row in enumerate(clips)}
@@ -268,7 +269,7 @@ def _frozen_features(
                 save_file(tensors, str(_cache_path(cache, key, item)))
         pending.clear()
 
-    for item in tqdm(items, desc="frozen ViT features", disable=not progress):
+    for item in progress_bar(items, desc="frozen ViT features", unit="clip", enabled=progress):
         path = _cache_path(cache, key, item) if cache is not None else None
         if path is not None and path.is_file():
             cached = load_file(str(path))

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
-from tqdm import tqdm
 
 from indexer._arrays import check_ids, check_pair, check_vectors, chunks, normalize, normalized_chunk
 from indexer._layers import Layers, faiss_message
@@ -412,10 +411,12 @@ def add_to_index(
     n = len(ids)
     if n == 0:
         return
+    from media.progress import progress_bar  # here, not at the top: the search path does not import media
+
     t0 = time.perf_counter()
     with (
         _gpu_assignment(Layers.of(index), _want_gpu(use_gpu)),
-        tqdm(total=n, desc="index add", unit="vec", disable=not progress) as bar,
+        progress_bar(total=n, desc="index add", unit="vec", enabled=progress) as bar,
     ):
         for start, stop in chunks(n, chunk_size):
             x = normalized_chunk(vectors[start:stop], start, "vectors")

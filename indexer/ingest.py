@@ -26,11 +26,10 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tqdm import tqdm
-
 from corpus.manifest import FORMATS, Manifest, ManifestRowError, VideoRecord, read_manifest, resolve_uri
 from indexer.catalog import Catalog, ClipRow, VideoRow
 from indexer.ids import MAX_SHOTS, clip_id, failure_video_id, video_id_for_content
+from media.progress import progress_bar
 
 __all__ = ["VIDEO_SUFFIXES", "FolderScan", "IngestOptions", "IngestSummary", "ingest", "load_source"]
 
@@ -457,7 +456,7 @@ def ingest(
         tasks.append(_Task(row, rec, opts))
 
     # 3. probe, clips, thumbnails, ASR (worker processes), written one video per transaction
-    bar = tqdm(total=len(tasks), desc=f"ingest {catalog_id}", unit="video", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc=f"ingest {catalog_id}", unit="video", enabled=progress)
     for video, clips in _run_tasks(tasks, opts.workers):
         if video.status == "ok":
             catalog.write_video(video, clips)

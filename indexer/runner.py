@@ -10,10 +10,13 @@
   batch, right after the batch is mapped, so a run that is killed loses at most the batch in flight: run again
   with ``done`` holding the keys already written and it continues where it stopped.
 
-Failures are per item: an exception in ``read`` fails that item only (the rest of its batch goes on); an exception
-in ``map_batch`` fails the items of that batch. Both are reported through ``on_failure`` and in the summary. An
-exception in ``write`` stops the run (a full disk or a closed database fails every batch alike); the batches
-written before it stay written.
+Failures are per item: an exception in ``read`` fails that item only (the rest of its batch goes on), reported
+through ``on_failure`` and in the summary. An exception in ``map_batch`` is the model's: when a later batch maps
+fine, the items of the failed batch fail (reported the same way) and the run goes on; when it fails
+``max_map_failures`` batches in a row, or every batch of the run, the model or its setup is broken, not the items:
+the run stops with ``ModelError`` (non-zero exit in the CLI) and those items are not reported as failed, so the
+next run tries them again. An exception in ``write`` stops the run (a full disk or a closed database fails every
+batch alike). Batches written before a stop stay written.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tqdm import tqdm
+from media.progress import progress_bar
 
-__all__ = ["RunSummary", "run_clips"]
+__all__ = ["ModelError", "RunSummary", "run_clips"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ X = TypeVar("X")  # what read returns for one item (e.g. frames)
 Y = TypeVar("Y")  # what map_batch returns for one item (e.g. a vector, a caption)
 
 _MAX_FAILURES_KEPT = 1000  # failures listed in the summary; the count stays exact beyond it
+MAX_MAP_FAILURES = 3  # batches in a row whose map_batch raised before the run stops with ModelError
 
 
 @dataclass
@@ -67,6 +71,20 @@ class RunSummary:
         )
 
 
+class ModelError(RuntimeError):
+    """``map_batch`` failed on ``max_map_failures`` batches in a row or on every batch of a run: the model (or its
+    setup: weights, device, memory) is broken, not the items. Chained to the last error (``__cause__``).
+
+    Attributes:
+        summary: The run so far (items written before the stop stay written; the failed batches' items are not
+            counted as failed).
+    """
+
+    def __init__(self, message: str, summary: RunSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
 def _error_text(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -91,6 +109,7 @@ def run_clips(
     workers: int = 2,
     progress: bool = False,
     desc: str = "",
+    max_map_failures: int = MAX_MAP_FAILURES,
 ) -> RunSummary:
     """Read, map and write ``items`` in batches, skipping those already done; see the module docstring.
 
@@ -107,18 +126,22 @@ def run_clips(
         workers: Reader threads.
         progress: Show a progress bar.
         desc: Name of the run for the progress bar and ``RunSummary.line()``.
+        max_map_failures: Batches in a row whose ``map_batch`` raised before the run stops with ``ModelError``.
 
     Returns:
         A ``RunSummary``.
 
     Raises:
-        ValueError: on a non-positive batch size or worker count, a negative prefetch, or when ``map_batch``
-            returns a different number of outputs than inputs (a bug of the mapper, not of one item).
+        ModelError: ``map_batch`` raised on ``max_map_failures`` batches in a row, or on every batch of the run.
+        ValueError: on a non-positive batch size, worker count or ``max_map_failures``, a negative prefetch, or
+            when ``map_batch`` returns a different number of outputs than inputs (a bug of the mapper, not of one
+            item).
         Exception: whatever ``write`` raises (the run stops; earlier batches stay written).
     """
-    if batch_size < 1 or workers < 1 or prefetch < 0:
+    if batch_size < 1 or workers < 1 or prefetch < 0 or max_map_failures < 1:
         raise ValueError(
-            f"batch_size and workers must be >= 1 and prefetch >= 0, got {batch_size}, {workers}, {prefetch}"
+            "batch_size, workers and max_map_failures must be >= 1 and prefetch >= 0, "
+            f"got {batch_size}, {workers}, {max_map_failures}, {prefetch}"
         )
     t0 = time.perf_counter()
     pending = [item for item in items if key(item) not in done]
@@ -132,11 +155,32 @@ def run_clips(
         if on_failure is not None:
             on_failure(item, error)
 
+    # Batches whose map_batch raised since the last one that mapped: failed items if the model works on a later
+    # batch, a ModelError if it never does.
+    map_failed: list[tuple[list[T], BaseException]] = []
+
+    def model_error(e: BaseException) -> ModelError:
+        n_items = sum(len(b) for b, _ in map_failed)
+        every = summary.done == 0 and not in_flight  # no batch mapped, none left
+        scope = "every batch of the run" if every else f"{len(map_failed)} batches in a row"
+        return ModelError(
+            f"{desc or 'run'}: the model failed on {scope} ({n_items} items): {_error_text(e)}. "
+            f"{summary.done} items were written before; those of the failed batches are not marked failed, "
+            "so the next run tries them again",
+            summary,
+        )
+
+    def flush_map_failures() -> None:  # the model works: the failed batches' items fail alone
+        for failed_items, e in map_failed:
+            for item in failed_items:
+                fail(item, _error_text(e))
+        map_failed.clear()
+
+    in_flight: deque[tuple[list[T], list[Future]]] = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run-clips-read")
-    bar = tqdm(total=len(pending), desc=desc or "run", unit="item", disable=not progress)
+    bar = progress_bar(total=len(pending), desc=desc or "run", unit="item", enabled=progress)
     try:
         batches = _batches(pending, batch_size)
-        in_flight: deque[tuple[list[T], list[Future]]] = deque()
 
         def submit_next() -> None:
             batch = next(batches, None)
@@ -162,21 +206,28 @@ def run_clips(
                 t_map = time.perf_counter()
                 try:
                     outputs = map_batch(inputs)
-                except Exception as e:  # the model failed on this batch: its items fail, the run goes on
+                except Exception as e:  # the model failed on this batch: decided by the batches that follow
                     outputs = None
-                    for item in ok_items:
-                        fail(item, _error_text(e))
+                    map_failed.append((ok_items, e))
+                    _log.warning("%s: the model failed on a batch of %d: %s", desc or "run", len(ok_items), e)
+                    if len(map_failed) >= max_map_failures:
+                        raise model_error(e) from e
                 summary.map_s += time.perf_counter() - t_map
                 if outputs is not None:
+                    flush_map_failures()
                     if len(outputs) != len(ok_items):
                         raise ValueError(f"map_batch returned {len(outputs)} outputs for {len(ok_items)} inputs")
                     t_write = time.perf_counter()
                     write(ok_items, outputs)
                     summary.write_s += time.perf_counter() - t_write
                     summary.done += len(ok_items)
-            bar.update(len(batch))
             if summary.failed:
                 bar.set_postfix(failed=summary.failed, refresh=False)
+            bar.update(len(batch))
+        if map_failed:
+            if summary.done == 0:  # not one batch mapped: the model, not the items
+                raise model_error(map_failed[-1][1]) from map_failed[-1][1]
+            flush_map_failures()
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupted run does not leave readers behind

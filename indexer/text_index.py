@@ -38,7 +38,6 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from tqdm import tqdm
 
 from indexer._layers import Layers
 from indexer.build import _record, indexable_clip_ids
@@ -374,7 +373,9 @@ def _encode_missing(
 ) -> int:
     known = store.hashes()
     todo = [d for d in docs if known.get(d.clip_id) != d.text_hash]
-    bar = tqdm(total=len(todo), desc=f"encode {channel} texts", unit="text", disable=not progress or not todo)
+    from media.progress import progress_bar  # here, not at the top: the search path does not import media
+
+    bar = progress_bar(total=len(todo), desc=f"encode {channel} texts", unit="text", enabled=progress and bool(todo))
     for start in range(0, len(todo), _ENCODE_CHUNK):
         chunk = todo[start : start + _ENCODE_CHUNK]
         vectors = encoder.encode([d.body for d in chunk])

@@ -7,7 +7,6 @@ import time
 
 import faiss
 import numpy as np
-from tqdm import tqdm
 
 from indexer._arrays import check_ids, check_pair, check_vectors, chunks, normalize, normalized_chunk
 from indexer._layers import Layers
@@ -198,7 +197,9 @@ def tune_search_params(
             raise ValueError("cannot tune an empty index")
         q = perturbed_queries(vectors, n_queries, noise=noise, seed=seed) if queries is None else normalize(queries)
         _, true_ids = exact_search(ids, vectors, q, k)
-    bar = tqdm(desc="tune", unit="try", disable=not progress)
+    from media.progress import progress_bar  # here, not at the top: the search path does not import media
+
+    bar = progress_bar(desc="tune", unit="try", enabled=progress)
 
     def measure(p: SearchParams) -> SearchParams:
         _, found = search(index, q, k, params=p)

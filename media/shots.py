@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from media._reader import Reader, check_path, inspect_container
 from media.errors import NotAVideoError
+from media.progress import progress_bar
 
 __all__ = ["ShotDetection", "detect_shots"]
 
@@ -89,7 +89,7 @@ def detect_shots(
     reader = Reader(p, facts, width=_SIDE, height=_SIDE)
 
     parts, prev = [], None
-    with tqdm(total=reader.frame_count, desc="shots", unit="frame", disable=not progress) as bar:
+    with progress_bar(total=reader.frame_count, desc="shots", unit="frame", enabled=progress) as bar:
         for chunk in reader.chunks():  # (k, _SIDE, _SIDE, 3)
             bar.update(len(chunk))
             hists = _hsv_histograms(chunk)  # (k, bins)

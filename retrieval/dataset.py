@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
+
+from media.progress import progress_bar
 
 __all__ = ["ClipDataset", "ClipItem", "FrameLoader", "collate_clips", "default_frame_loader"]
 
@@ -148,7 +149,7 @@ class ClipDataset(Dataset):
             else:
                 self._memory[i] = frames
         many = _default_many_loader() if self.frame_loader is _default_single() else None
-        bar = tqdm(total=sum(map(len, missing.values())), desc="decode clips", unit="clip", disable=not progress)
+        bar = progress_bar(total=sum(map(len, missing.values())), desc="decode clips", unit="clip", enabled=progress)
         for path, rows in missing.items():
             if many is not None:
                 try:

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+
+from media.progress import progress_bar
 
 from .dataset import ClipDataset, ClipItem, FrameLoader, collate_clips
 from .model import VideoTextRetriever
@@ -53,7 +54,7 @@ def encode_clips(
     ids: list[np.ndarray] = []
     vecs: list[np.ndarray] = []
     with _eval_mode(model), torch.no_grad(), _autocast(model.device):
-        bar = tqdm(total=total, desc="encode clips", unit="clip", disable=not progress)
+        bar = progress_bar(total=total, desc="encode clips", unit="clip", enabled=progress)
         for clip_ids, frames in batches:
             emb = model.encode_video(model.preprocess(frames))
             ids.append(clip_ids.numpy().astype(np.int64))
@@ -85,7 +86,7 @@ def encode_queries(
     out = [np.zeros((0, model.embed_dim), np.float32)]
     with _eval_mode(model), torch.no_grad(), _autocast(model.device):
         starts = range(0, len(texts), batch_size)
-        for start in tqdm(starts, desc="encode queries", unit="batch", disable=not progress):
+        for start in progress_bar(starts, desc="encode queries", unit="batch", enabled=progress):
             emb = model.encode_text(list(texts[start : start + batch_size]))
             out.append(emb.float().cpu().numpy())
     return np.concatenate(out).astype(np.float32, copy=False)

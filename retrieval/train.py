@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+
+from media.progress import progress_bar
 
 from .checkpoint import WEIGHTS_NAME, read_checkpoint_meta, save_checkpoint
 from .config import config_to_dict
@@ -349,7 +350,7 @@ def _train_epoch(
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}  # a source can be absent from a batch, so each statistic has its own count
     t0, n_clips = time.perf_counter(), 0
-    bar = tqdm(loader, total=len(batches), desc=desc, disable=not progress)
+    bar = progress_bar(loader, total=len(batches), desc=desc, enabled=progress)
     for batch in bar:
         batch_items = [items[i] for i in batch["index"].tolist()]
         texts = sample_texts(batch_items, rng, caption_kinds=cfg.caption_kinds, asr_kind=cfg.asr_kind)

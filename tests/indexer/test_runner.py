@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.runner import RunSummary, run_clips
+from indexer.runner import ModelError, RunSummary, run_clips
 from media import sample_frames
 
 
@@ -80,6 +81,69 @@ def test_map_failure_fails_its_batch() -> None:
     assert written == [0, 1, 2, 6, 7, 8]
     assert sorted(k for k, _ in summary.failures) == [3, 4, 5]
     assert all(err == "RuntimeError: model blew up" for _, err in summary.failures)
+
+
+def test_a_model_that_fails_every_batch_stops_the_run() -> None:
+    calls: list[list[int]] = []
+
+    def map_batch(xs: list[int]) -> list[int]:
+        calls.append(xs)
+        raise RuntimeError("weights do not fit the config")
+
+    reported: list[int] = []
+    with pytest.raises(ModelError, match=r"3 batches in a row .*weights do not fit") as info:
+        run_clips(
+            list(range(40)),
+            key=lambda i: i,
+            done=(),
+            read=lambda i: i,
+            map_batch=map_batch,
+            write=lambda items, ys: None,
+            on_failure=lambda item, err: reported.append(item),
+            batch_size=4,
+        )
+    assert len(calls) == 3  # stopped at the third failed batch, not after all ten
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert reported == [] and info.value.summary.failed == 0  # the items are not to blame: the next run retries them
+
+
+def test_a_model_that_fails_the_only_batches_stops_the_run() -> None:
+    def map_batch(xs: list[int]) -> list[int]:
+        raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(ModelError, match="every batch of the run"):
+        run_clips([1, 2, 3], key=int, done=(), read=int, map_batch=map_batch, write=lambda a, b: None, batch_size=2)
+
+
+def test_failed_batches_count_as_failed_items_once_a_later_batch_maps() -> None:
+    def map_batch(xs: list[int]) -> list[int]:
+        if xs[0] < 6:  # the first two batches fail, then the model works
+            raise RuntimeError("flaky")
+        return xs
+
+    written: list[int] = []
+    summary = run_clips(
+        list(range(9)),
+        key=lambda i: i,
+        done=(),
+        read=lambda i: i,
+        map_batch=map_batch,
+        write=lambda items, ys: written.extend(items),
+        batch_size=3,
+    )
+    assert written == [6, 7, 8] and summary.done == 3
+    assert [k for k, _ in summary.failures] == [0, 1, 2, 3, 4, 5]
+    # and the same two failures at the end of a run that mapped before are items' failures too
+    summary = run_clips(
+        list(range(9)),
+        key=lambda i: i,
+        done=(),
+        read=lambda i: i,
+        map_batch=lambda xs: xs if xs[0] == 0 else 1 / 0,
+        write=lambda items, ys: None,
+        batch_size=3,
+    )
+    assert summary.done == 3 and summary.failed == 6
 
 
 def test_resume_after_an_interrupted_write() -> None:
@@ -165,6 +229,30 @@ def test_real_videos_with_a_corrupt_file(tmp_path: Path, good_videos: list[Path]
     assert not np.allclose(shards[0][0], shards[0][1])  # the two videos' colours were really decoded
 
 
+def test_progress_off_a_terminal_is_log_lines(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ADSEARCH_PROGRESS_INTERVAL", "0")  # a line at every batch
+    with caplog.at_level(logging.INFO, logger="media.progress"):
+        run_clips(
+            list(range(8)),
+            key=lambda i: i,
+            done=(),
+            read=lambda i: i if i != 5 else 1 / 0,
+            map_batch=_square_all,
+            write=lambda items, ys: None,
+            batch_size=4,
+            progress=True,
+            desc="embed test",
+        )
+    lines = [r.getMessage() for r in caplog.records if r.name == "media.progress"]
+    assert [line.split(" (")[0] for line in lines] == ["embed test: 4/8 item", "embed test: 8/8 item"]
+    assert lines[-1].endswith("failed=1")
+    assert "\r" not in capsys.readouterr().err  # stderr is not a terminal here: no bar drawn
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         run_clips([1], key=int, done=set(), read=int, map_batch=list, write=lambda a, b: None, batch_size=0)
+    with pytest.raises(ValueError, match="max_map_failures"):
+        run_clips([1], key=int, done=set(), read=int, map_batch=list, write=lambda a, b: None, max_map_failures=0)
