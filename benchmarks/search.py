@@ -313,10 +313,9 @@ def run_search(
     Raises:
         FileNotFoundError: no catalog, retriever or published index (the message names the command to run).
     """
-    from tqdm import tqdm
-
     from indexer.fusion import evaluate_fusion, fusion_depth
     from indexer.search import Filters
+    from media.progress import progress_bar
 
     t0 = time.perf_counter()
     unknown = sorted(set(sets) - set(SETS))
@@ -348,7 +347,7 @@ def run_search(
                 ("all", set(cq.clip_split), Filters(catalog=cq.catalog_id)),
             ):
                 jobs.append((cq, set_name, gallery, clips, filters, chosen))
-    bar = tqdm(total=sum(len(j[-1]) for j in jobs), desc="search bench", unit="query", disable=not progress)
+    bar = progress_bar(total=sum(len(j[-1]) for j in jobs), desc="search bench", unit="query", enabled=progress)
     results = []
     for cq, set_name, gallery, clips, filters, chosen in jobs:
         per_query, relevant, all_rankings = [], [], []
