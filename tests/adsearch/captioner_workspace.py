@@ -27,7 +27,7 @@ def build_workspace(root: Path) -> Path:
         args = ["--workspace", str(root), "synth", "--clips", str(N_CLIPS), "--seed", str(SEED), "--workers", "1"]
         assert main(args) == 0
         manifest = Workspace(root).synth_dir(N_CLIPS, SEED) / "manifest.jsonl"
-        assert main(["--workspace", str(root), "ingest", str(manifest), "--workers", "1", "--no-asr"]) == 0
+        assert main(["--workspace", str(root), "ingest", str(manifest), "--workers", "1", "--no-asr", "--no-ocr"]) == 0
     retriever = create_model(open_clip_text_config(vision={"num_frames": 4}))
     save_checkpoint(retriever, Workspace(root).models_dir / "retriever-tiny")
     return root

@@ -27,7 +27,7 @@ def ingested(workspace: Path) -> tuple[Path, str]:
     manifest = Workspace(workspace).synth_dir(24, 3) / "manifest.jsonl"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["--workspace", str(workspace), "ingest", str(manifest), "--workers", "1"]) == 0
+        assert main(["--workspace", str(workspace), "ingest", str(manifest), "--workers", "1", "--no-ocr"]) == 0
     return workspace, out.getvalue().strip().splitlines()[-1]
 
 
