@@ -103,7 +103,8 @@ def add_catalog(
     catalog_id: str | None = None,
     on_stage: Callable[[str, int], None] | None = None,
 ) -> str:
-    """Ingest a manifest (or folder, or uploaded zip), caption its clips, embed them and add them to the index.
+    """Ingest a manifest (or folder, or uploaded zip), caption its clips, embed them and add them to the index, then
+    update the text channels' indexes.
 
     Paths are not restricted here: ``adsearch.service.SearchService`` checks them against its ingest roots before
     it calls this.
@@ -117,7 +118,7 @@ def add_catalog(
     Raises:
         ValueError / FileNotFoundError: No source given, a bad source, no retriever checkpoint.
     """
-    from adsearch.index import add_catalogs, checkpoint_dir
+    from adsearch.index import add_catalogs, checkpoint_dir, update_text_indexes
     from indexer.catalog import open_catalog
     from indexer.ingest import IngestOptions, ingest
 
@@ -143,6 +144,8 @@ def add_catalog(
     stage("embed + index", 2)
     embedded, built = add_catalogs(ws, model=model, progress=True)
     lines += [embedded.line(), built.line()]
+    # the text channels (descriptions, speech, on-screen text) of the new clips; unchanged channels are kept
+    lines += [r.line() for r in update_text_indexes(ws, only_if_changed=True, progress=True)]
     return "\n\n".join(f"- {line}" for line in lines)
 
 

@@ -155,6 +155,7 @@ def test_add_catalog_from_a_zip_reaches_the_index(ws: Workspace, tmp_path: Path)
 
     summary = add_catalog(copy, path="", zip_path=str(zip_path), model="retriever-tiny", workdir=tmp_path / "work")
     assert "0 failed" in summary and "no trained captioner" in summary
+    assert "text index speech: " in summary and "text index description: " in summary  # text channels updated
     with open_catalog(copy.catalog_path, read_only=True) as cat:
         n_clips = cat.query("SELECT count(*) AS n FROM clips")[0]["n"]
     after = index_status_markdown(copy, "retriever-tiny")
@@ -201,6 +202,8 @@ def test_a_catalog_job_keeps_the_one_searcher(ws: Workspace, tmp_path: Path) -> 
         assert "more-ads" in service.filter_choices()["catalog"]
         page = service.search("a product", k=5, filters={"catalog": "more-ads"})
         assert page.hits and {h.catalog_id for h in page.hits} == {"more-ads"}
+        speech = service.search("order now", k=5, filters={"catalog": "more-ads"}, channels=["speech"])
+        assert speech.hits and {h.catalog_id for h in speech.hits} == {"more-ads"}  # the job built the text indexes
         assert len(opened) == 1, "one searcher for the service's life"
     finally:
         service.close()
