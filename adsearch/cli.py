@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub = c.add_subparsers(dest="catalog_command", required=True, metavar="SUBCOMMAND")
     cs = csub.add_parser("stats", help="counts by status, split, label and text kind")
     cs.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    cs.set_defaults(func=cmd_catalog_stats)
+    cs.set_defaults(func=cmd_catalog_stats, decodes=False)
 
     t = sub.add_parser("train-retriever", help="train the CLIP-ViP retriever on the catalog's train split")
     t.add_argument("--model", default="tiny", help="model config (default %(default)s; see retrieval.list_models())")
@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Progress lines (media.progress, written instead of tqdm bars when stderr is not a terminal) show by default,
     # as the bars do on a terminal. The logger is named, not imported: importing media would slow every command.
     logging.getLogger("media.progress").setLevel(logging.INFO)
-    _quiet_ffmpeg(verbose=args.verbose >= 2)
+    if getattr(args, "decodes", True):  # commands that read no video (decodes=False) skip importing decord
+        _quiet_ffmpeg(verbose=args.verbose >= 2)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -63,11 +63,19 @@ def _text_indexes(args: argparse.Namespace, *, only_if_changed: bool) -> None:
         print(result.line())
 
 
+def _query_encoder(args: argparse.Namespace) -> None:
+    """Export the retriever's text side to ONNX when needed, so that `adsearch search` starts without torch."""
+    from adsearch.index import export_query_encoder
+
+    print(export_query_encoder(_ws(args), model=args.model))
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from adsearch.index import build
 
     print(build(_ws(args), model=args.model, factory=args.factory).line())
     _text_indexes(args, only_if_changed=False)
+    _query_encoder(args)
     return 0
 
 
@@ -79,6 +87,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     print(summary.line())
     print(result.line())
     _text_indexes(args, only_if_changed=True)
+    _query_encoder(args)
     return _run_status("index add", summary)
 
 
@@ -142,12 +151,18 @@ def _search_server(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """One search and exit: inputs and workspace files are checked before any model loads; queries are encoded by
+    the retriever's ONNX text export (made on first use) without torch, and the catalog is read, not copied."""
     if args.server:
         return _search_server(args)
-    from adsearch.index import format_hits, open_searcher
-    from indexer.search import Filters
+    from adsearch.index import format_hits, open_searcher, require_catalog
 
-    searcher = open_searcher(_ws(args), model=args.model)
+    ws = _ws(args)
+    require_catalog(ws)  # an empty workspace is told so before anything heavy is imported
+    from indexer.search import Filters, check_k, check_query
+
+    check_query(args.query)
+    check_k(args.k)
     filters = Filters(
         industry=args.industry,
         sub_industry=args.sub_industry,
@@ -156,6 +171,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         catalog=args.catalog,
         split=args.split,
     )
+    searcher = open_searcher(ws, model=args.model, export_onnx=True, copy_catalog=False)
     hits = searcher.search(args.query, k=args.k, filters=filters, channels=args.channels, fusion=args.fusion)
     print(format_hits(hits))
     return 0
@@ -185,7 +201,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _model_arg(b)
     b.add_argument("--factory", default=None, help="force a FAISS factory string, e.g. 'IVF256,Flat' or 'HNSW32'")
     b.add_argument("--no-text", action="store_true", help=_NO_TEXT_HELP)
-    b.set_defaults(func=cmd_index_build)
+    b.set_defaults(func=cmd_index_build, decodes=False)
     a = isub.add_parser("add", help="embed new clips and add them to the live index (rebuilds when it must)")
     _model_arg(a)
     _run_args(a)
@@ -193,10 +209,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_index_add)
     r = isub.add_parser("remove", help="retire a catalog from search (its rows stay)")
     r.add_argument("--catalog", required=True, help="catalog to retire")
-    r.set_defaults(func=cmd_index_remove)
+    r.set_defaults(func=cmd_index_remove, decodes=False)
     s = isub.add_parser("status", help="versions, sizes, model, recall, and clips not yet indexed")
     _model_arg(s)
-    s.set_defaults(func=cmd_index_status)
+    s.set_defaults(func=cmd_index_status, decodes=False)
     p = isub.add_parser("prune", help="delete old index versions (never the published one)")
     _model_arg(p)
     p.add_argument(
@@ -205,7 +221,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="newest versions to keep; the published one always stays (default %(default)s)",
     )
-    p.set_defaults(func=cmd_index_prune)
+    p.set_defaults(func=cmd_index_prune, decodes=False)
 
     q = sub.add_parser("search", help="search clips by text")
     q.add_argument("query", help="what the clip shows")
@@ -225,4 +241,4 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="comma-separated channels among visual,description,speech,text (default: every published one)",
     )
     q.add_argument("--fusion", default="rrf", choices=("rrf", "score"), help="how channels fuse (default %(default)s)")
-    q.set_defaults(func=cmd_search)
+    q.set_defaults(func=cmd_search, decodes=False)

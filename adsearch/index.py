@@ -7,16 +7,23 @@ failed clip has no vector, so the next run tries it again.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from adsearch.retriever import ANNOTATION_SOURCES, RETRIEVER_TEXT_KINDS
 from adsearch.workspace import Workspace
-from indexer.build import BuildResult, IndexStatus
-from indexer.runner import RunSummary
-from indexer.search import Hit, Searcher
+
+if TYPE_CHECKING:  # heavy modules are imported by the functions that use them: `index status` stays light
+    from indexer.build import BuildResult, IndexStatus
+    from indexer.runner import RunSummary
+    from indexer.search import Hit, Searcher
+    from retrieval import VideoTextRetriever
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -25,16 +32,29 @@ __all__ = [
     "build",
     "checkpoint_dir",
     "embed_catalog",
+    "export_query_encoder",
     "format_hits",
+    "load_retriever",
     "open_searcher",
     "prune_index",
     "remove_catalog",
+    "require_catalog",
     "status",
     "update_text_indexes",
 ]
 
 DEFAULT_MODEL = "retriever-tiny"  # what `adsearch train-retriever` writes with its defaults
 TUNING_QUERIES = 500  # catalog texts embedded as held-out queries when an approximate index is tuned
+
+_log = logging.getLogger(__name__)
+_RETRIEVERS: dict[tuple[str, str], Any] = {}  # (checkpoint folder, model_id) -> the retriever, loaded once a process
+_RETRIEVERS_LOCK = threading.Lock()
+
+
+def require_catalog(ws: Workspace) -> None:
+    """Raise FileNotFoundError (naming the command to run) when the workspace has no catalog; imports nothing."""
+    if not ws.catalog_path.is_file():
+        raise FileNotFoundError(f"no catalog in {ws.root}; run `adsearch ingest` (or `adsearch demo`) first")
 
 
 def checkpoint_dir(ws: Workspace, model: str) -> Path:
@@ -60,9 +80,31 @@ def checkpoint_dir(ws: Workspace, model: str) -> Path:
 
 
 def _model_id(ws: Workspace, model: str) -> str:
-    from retrieval import read_checkpoint_meta
+    from retrieval import read_checkpoint_meta  # reads config.json: no torch
 
     return read_checkpoint_meta(checkpoint_dir(ws, model))["model_id"]
+
+
+def load_retriever(ws: Workspace, model: str = DEFAULT_MODEL) -> VideoTextRetriever:
+    """The retriever checkpoint ``model`` (see ``checkpoint_dir``), loaded once per process and model_id: later
+    calls return the same module (a retrained checkpoint has another model_id and is loaded anew).
+
+    Raises:
+        FileNotFoundError: no checkpoint.
+        ValueError: not a retriever checkpoint, or weights that do not match it.
+    """
+    from retrieval import load_checkpoint, read_checkpoint_meta
+
+    path = checkpoint_dir(ws, model).resolve()
+    key = (str(path), read_checkpoint_meta(path)["model_id"])
+    with _RETRIEVERS_LOCK:
+        net = _RETRIEVERS.get(key)
+        if net is None:
+            net = load_checkpoint(path)
+            if len(_RETRIEVERS) >= 2:  # a process uses one or two retrievers; older ones are dropped
+                _RETRIEVERS.clear()
+            _RETRIEVERS[key] = net
+        return net
 
 
 def _store(ws: Workspace, model: str):
@@ -114,12 +156,10 @@ def embed_catalog(
     from indexer.catalog import open_catalog
     from indexer.embed import embed_clips
     from indexer.vectors import VectorStore
-    from retrieval import load_checkpoint, read_checkpoint_meta
 
     items = _clip_items(ws, splits, catalogs)
-    path = checkpoint_dir(ws, model)
-    model_id = read_checkpoint_meta(path)["model_id"]
-    net = load_checkpoint(path)
+    model_id = _model_id(ws, model)
+    net = load_retriever(ws, model)
     store = VectorStore(ws.vectors_dir, model_id)
     summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress)
     run_id = f"embed-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
@@ -147,12 +187,12 @@ def _tuning_queries(ws: Workspace, model: str, cat, n: int = TUNING_QUERIES):
     def embed_texts():
         import random
 
-        from retrieval import encode_queries, load_checkpoint
+        from retrieval import encode_queries
 
         rows = cat.clips_with_texts(text_sources=ANNOTATION_SOURCES)
         texts = [t for r in rows for kind in RETRIEVER_TEXT_KINDS for t in r["texts"].get(kind, [])[:1]]
         texts = random.Random(0).sample(texts, min(n, len(texts)))
-        return encode_queries(load_checkpoint(checkpoint_dir(ws, model)), texts)
+        return encode_queries(load_retriever(ws, model), texts)
 
     return embed_texts
 
@@ -212,19 +252,50 @@ def update_text_indexes(ws: Workspace, *, only_if_changed: bool = False, progres
         )
 
 
-def _text_encoder(net):
-    """The text channels' encoder, sharing the retriever's frozen MiniLM backbone when it is the same model."""
-    from indexer.text_index import DEFAULT_TEXT_MODEL, TextEncoder
+def _shares_text_backbone(text_config: Mapping[str, Any]) -> bool:
+    """Whether the retriever's text backbone (``config.json``'s ``text``) is the text channels' encoder: the packaged
+    MiniLM, frozen (a fine-tuned copy would not match the channels' vectors) and with its own truncation."""
+    from indexer.text_index import DEFAULT_TEXT_MODEL
 
-    cfg = getattr(getattr(net, "config", None), "text", None)
-    backbone = getattr(getattr(net, "text", None), "backbone", None)
-    same = (
-        cfg is not None
-        and cfg.tower == "sentence_transformers"
-        and cfg.model == DEFAULT_TEXT_MODEL
-        and cfg.max_seq_length is None
+    return (
+        text_config.get("tower") == "sentence_transformers"
+        and text_config.get("model") == DEFAULT_TEXT_MODEL
+        and text_config.get("max_seq_length") is None
+        and bool(text_config.get("freeze"))
     )
-    return TextEncoder(backbone=backbone if same else None)
+
+
+def export_query_encoder(ws: Workspace, model: str = DEFAULT_MODEL) -> str:
+    """Export the retriever's text side to ONNX (``retrieval.onnx_text``) unless a valid export exists, so that
+    searches encode queries without torch; returns one line for the CLI. A failed export is reported in that line
+    (searches then use torch), never raised.
+
+    Raises:
+        FileNotFoundError: no checkpoint.
+    """
+    from retrieval import read_checkpoint_meta
+    from retrieval.onnx_text import TextOnnx, TextOnnxError, export_text_onnx, supports_text_onnx
+
+    path = checkpoint_dir(ws, model)
+    meta = read_checkpoint_meta(path)
+    model_id = meta["model_id"]
+    if not supports_text_onnx(meta["config"]):
+        tower = (meta["config"].get("text") or {}).get("tower")
+        return f"query encoder: torch ({tower} text tower; only sentence-transformers towers are exported to ONNX)"
+    t0 = time.perf_counter()
+    try:
+        TextOnnx.open(path, model_id=model_id)
+        return f"query encoder: ONNX export of {model_id} is up to date"
+    except TextOnnxError as e:
+        _log.info("%s: exporting it", e)
+    except ImportError as e:
+        return f"query encoder: torch (onnxruntime is not installed: {e})"
+    try:
+        written = export_text_onnx(path, model=load_retriever(ws, model))
+    except (ImportError, OSError, ValueError) as e:
+        _log.warning("ONNX export of %s failed", model_id, exc_info=True)
+        return f"query encoder: torch (the ONNX export of {model_id} failed: {e})"
+    return f"query encoder: ONNX export of {model_id} in {written.parent} ({time.perf_counter() - t0:.1f} s)"
 
 
 def remove_catalog(ws: Workspace, catalog: str) -> int:
@@ -262,37 +333,76 @@ def prune_index(ws: Workspace, *, model: str = DEFAULT_MODEL, keep: int = 1) -> 
         return deleted
 
 
-def open_searcher(ws: Workspace, model: str = DEFAULT_MODEL) -> Searcher:
+def open_searcher(
+    ws: Workspace,
+    model: str = DEFAULT_MODEL,
+    *,
+    onnx: bool = True,
+    export_onnx: bool = False,
+    copy_catalog: bool = True,
+) -> Searcher:
     """A ``Searcher`` over the workspace's published index for ``model``, encoding queries with its text tower.
+
+    The cheap checks (catalog, checkpoint, vectors, published index: files and JSON) come before any model is loaded.
+
+    Args:
+        ws: The workspace.
+        model: Retriever checkpoint name under ``models/`` or a checkpoint folder.
+        onnx: Encode queries with the checkpoint's ONNX text export (``retrieval.onnx_text``) when it has a valid
+            one, so the process never imports torch; otherwise (or False) with the torch text tower, loaded once per
+            process (``load_retriever``).
+        export_onnx: Export it first when it is missing or stale (loads torch once, some seconds).
+        copy_catalog: Search an in-memory copy of the catalog (long-running searchers); False reads the file
+            through views (one search and exit; see ``indexer.catalog_snapshot``).
 
     Raises:
         FileNotFoundError: no catalog, no checkpoint, no vectors or no published index (the message names the
             command to run).
     """
-    from indexer.text_index import TextChannels
-    from indexer.versions import active_version
-    from retrieval import encode_queries, load_checkpoint
+    require_catalog(ws)
+    from retrieval import read_checkpoint_meta
 
-    if not ws.catalog_path.is_file():
-        raise FileNotFoundError(f"no catalog in {ws.root}; run `adsearch ingest` (or `adsearch demo`) first")
     path = checkpoint_dir(ws, model)
-    store = _store(ws, model)
+    meta = read_checkpoint_meta(path)
+
+    from indexer.vectors import VectorStore
+    from indexer.versions import active_version
+
+    store = VectorStore(ws.vectors_dir, meta["model_id"])
     if not store.shards():
         raise FileNotFoundError(f"no vectors for model {store.model_id} in {store.path}; run `adsearch embed` first")
     if active_version(ws.indexes_dir, store.model_id) is None:
         raise FileNotFoundError(f"no published index for model {store.model_id}; run `adsearch index build` first")
-    net = load_checkpoint(path)
 
-    def encode_text(texts: list[str]):
-        return encode_queries(net, texts)
+    from indexer.search import Searcher
+    from indexer.text_index import TextChannels, TextEncoder
 
+    text_onnx = None
+    if onnx:
+        from retrieval.onnx_text import load_text_onnx
+
+        text_onnx = load_text_onnx(path, export=export_onnx)
+    if text_onnx is not None:
+        encode_text = text_onnx.encode_queries
+        backbone = text_onnx.sentence_model()
+    else:
+        from retrieval import encode_queries
+
+        net = load_retriever(ws, model)
+
+        def encode_text(texts: list[str]):
+            return encode_queries(net, texts)
+
+        backbone = getattr(net.text, "backbone", None)
+    shared = backbone if _shares_text_backbone(meta["config"].get("text") or {}) else None
     return Searcher(
         ws.catalog_path,
         ws.indexes_dir,
         model_id=store.model_id,
         encode_text=encode_text,
         workspace_root=ws.root,
-        text_channels=TextChannels(ws.indexes_dir, _text_encoder(net)),  # the channels published for the catalog
+        text_channels=TextChannels(ws.indexes_dir, TextEncoder(backbone=shared)),  # the channels published for it
+        copy_catalog=copy_catalog,
     )
 
 

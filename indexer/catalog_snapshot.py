@@ -7,6 +7,9 @@ hits show, copied into an in-memory DuckDB database (queries stay parameterised 
 the file or its write-ahead log changed since the last copy (checked at most every ``check_interval_s``); while a
 writer holds the file, the last copy keeps answering (a new catalog is not searchable before ``index add`` anyway,
 and a retire is picked up once its short write is done).
+
+``copy=False`` (a one-shot search, e.g. ``adsearch search``) attaches the file read-only behind views of the same
+names instead of copying it, so only the rows a query needs are read.
 """
 
 from __future__ import annotations
@@ -38,15 +41,18 @@ _COPY_SQL = (
     "CREATE INDEX clips_id ON clips (clip_id)",
     "CREATE INDEX texts_clip ON texts (clip_id)",
 )
+# copy=False: the same tables as views on the attached file (no indexes: the file's own are used)
+_VIEW_SQL = tuple(sql.replace("CREATE TABLE", "CREATE VIEW", 1) for sql in _COPY_SQL if sql.startswith("CREATE TABLE"))
 
 
-def _copy(path: Path) -> duckdb.DuckDBPyConnection:
+def _copy(path: Path, copy: bool = True) -> duckdb.DuckDBPyConnection:
     mem = duckdb.connect(":memory:")
     try:
         mem.execute("ATTACH ? AS src (READ_ONLY)", [str(path)])
-        for sql in _COPY_SQL:
+        for sql in _COPY_SQL if copy else _VIEW_SQL:
             mem.execute(sql)
-        mem.execute("DETACH src")
+        if copy:
+            mem.execute("DETACH src")
     except BaseException:
         mem.close()
         raise
@@ -56,15 +62,24 @@ def _copy(path: Path) -> duckdb.DuckDBPyConnection:
 class CatalogSnapshot:
     """The copy a ``Searcher`` queries; ``cursor()`` gives a thread-safe handle on the current copy.
 
+    ``copy=False``: views on the file attached read-only instead of a copy (for one search and exit: nothing is read
+    up front; a writer that takes the file later makes the next query fail).
+
     Raises:
         FileNotFoundError: no catalog at ``path``.
         ValueError: the first copy cannot be taken (a writer holds the file for more than a second).
     """
 
     def __init__(
-        self, path: str | Path, *, check_interval_s: float = 0.5, clock: Callable[[], float] = time.monotonic
+        self,
+        path: str | Path,
+        *,
+        check_interval_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        copy: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.copy = copy
         if not self.path.is_file():
             raise FileNotFoundError(f"catalog not found: {self.path} (run `adsearch ingest` first)")
         self._interval = check_interval_s
@@ -88,7 +103,7 @@ class CatalogSnapshot:
     def _first_copy(self) -> duckdb.DuckDBPyConnection:
         for attempt in range(_FIRST_COPY_TRIES):
             try:
-                return _copy(self.path)
+                return _copy(self.path, self.copy)
             except duckdb.IOException as e:
                 if attempt == _FIRST_COPY_TRIES - 1:
                     raise ValueError(
@@ -108,7 +123,7 @@ class CatalogSnapshot:
         if stamp == self._stamp:
             return False
         try:
-            con = _copy(self.path)
+            con = _copy(self.path, self.copy)
         except duckdb.IOException as e:  # a writer holds the file: keep answering from the last copy
             _log.debug("catalog %s busy, searching the copy taken before: %s", self.path, e)
             return False

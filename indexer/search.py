@@ -243,6 +243,8 @@ class Searcher:
         workspace_root: Folder the catalog's relative thumbnail paths start from; default: the catalog's folder.
         check_interval_s: Minimum seconds between two checks for a newly published version.
         text_channels: The text channels' indexes (``indexer.text_index.TextChannels``); None: visual only.
+        copy_catalog: Search an in-memory copy of the catalog (the default, for long-running searchers); False: read
+            the file through views (``indexer.catalog_snapshot``), for a process that searches once and exits.
 
     Raises:
         FileNotFoundError: no published index for the model, or no catalog.
@@ -259,8 +261,9 @@ class Searcher:
         workspace_root: str | Path | None = None,
         check_interval_s: float = 0.5,
         text_channels: TextChannels | None = None,
+        copy_catalog: bool = True,
     ) -> None:
-        self._snapshot = CatalogSnapshot(catalog_path, check_interval_s=check_interval_s)
+        self._snapshot = CatalogSnapshot(catalog_path, check_interval_s=check_interval_s, copy=copy_catalog)
         self._text = text_channels
         self._root = Path(workspace_root) if workspace_root is not None else Path(catalog_path).parent
         self._encode = encode_text

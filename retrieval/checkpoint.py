@@ -6,13 +6,14 @@ import json
 import logging
 import os
 from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from .config import config_from_dict, config_to_dict
-from .fingerprint import state_dict_digest
-from .model import VideoTextRetriever
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it: read_checkpoint_meta stays light
+    import torch
+
+    from .model import VideoTextRetriever
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "load_checkpoint", "read_checkpoint_meta", "save_checkpoint"]
 
@@ -34,6 +35,10 @@ def save_checkpoint(model: VideoTextRetriever, directory: str | Path) -> str:
     Returns:
         The ``model_id`` (config name + hash of the saved weights), also recorded in config.json.
     """
+    from safetensors.torch import save_file
+
+    from .fingerprint import state_dict_digest
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # Clone: safetensors refuses tensors that share storage, and needs them contiguous.
@@ -77,6 +82,11 @@ def load_checkpoint(directory: str | Path, *, map_location: str | torch.device =
         FileNotFoundError: Missing files.
         ValueError: Not a retriever checkpoint, keys do not match, or the weights' hash differs from model_id.
     """
+    from safetensors.torch import load_file
+
+    from .fingerprint import state_dict_digest
+    from .model import VideoTextRetriever
+
     directory = Path(directory)
     meta = read_checkpoint_meta(directory)
     weights = directory / WEIGHTS_NAME
