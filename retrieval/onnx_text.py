@@ -207,8 +207,6 @@ class TextOnnx:
                 probe vectors off by more than ``PROBE_TOLERANCE`` (the message says which).
             ImportError: onnxruntime or tokenizers is not installed.
         """
-        import onnxruntime as ort
-
         if model_id is None:
             model_id = read_checkpoint_meta(checkpoint_dir)["model_id"]
         graph, tok_path, meta_path = text_onnx_paths(checkpoint_dir, model_id)
@@ -231,6 +229,8 @@ class TextOnnx:
                     raise TextOnnxError(f"{tok_path} is corrupt (SHA-256 differs from {meta_path.name})")
         except (OSError, UnicodeDecodeError) as e:
             raise TextOnnxError(f"cannot read the ONNX text export: {e}") from None
+        import onnxruntime as ort  # after the file checks: a missing export costs no import
+
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only: no optimizer chatter on stderr
         if threads is not None:
