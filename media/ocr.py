@@ -12,9 +12,13 @@ its two ONNX sessions are used here (no angle classifier: ad text is upright). W
 4. The detector finds text boxes; a box at the place of a box already read in this clip, over the same pixels,
    takes that reading (static overlays are recognised once); the others are recognised in one batch.
 5. Readings under ``min_score`` are dropped, the rest are merged across frames by their text (case and
-   whitespace folded). A line is kept when it was read in at least ``min_frames`` of the sampled frames (or in
-   every frame of a clip with fewer), or once with a score of at least ``single_frame_score``: overlays persist,
-   while misreadings of moving or half-hidden text (a product label turning) change from frame to frame.
+   whitespace folded). A line is kept when its best reading scores at least ``confident_score`` and it was read
+   in at least ``min_frames`` of the sampled frames (or in every frame of a clip with fewer), or when it was read
+   in at least ``persistent_frames`` frames (any score from ``min_score``), or once with a score of at least
+   ``single_frame_score``: overlays persist, while misreadings of moving or half-hidden text (a product label
+   turning) change from frame to frame or score lower.
+
+The recogniser may drop a narrow space between words ("SHOPNOW"); compare texts with whitespace folded.
 
 ``OcrEngine.read_frames`` returns a :class:`ClipOcr`: the merged lines with the time of the frame each was first
 read in, its box in native pixels, its best score and the number of frames it was read in.
@@ -48,9 +52,11 @@ class OcrOptions:
     frames: int = 3  # frames sampled per clip, at the centres of equal segments
     upscale_below: int = 288  # px: frames whose short side is smaller are upscaled to it (bicubic)
     det_max_side: int = 640  # px: the detector sees the (upscaled) frame downscaled to this long side at most
-    min_score: float = 0.8  # recognition confidence under which a reading is dropped
-    min_frames: int = 2  # frames a line must be read in (capped at the frames sampled)...
-    single_frame_score: float = 1.01  # ...unless one reading scores at least this (> 1: never)
+    min_score: float = 0.75  # recognition confidence under which a reading is dropped
+    confident_score: float = 0.9  # best score a line needs when read in min_frames frames...
+    min_frames: int = 2  # ...(capped at the frames sampled)
+    persistent_frames: int = 3  # a line read in this many frames needs only min_score
+    single_frame_score: float = 1.01  # a line read in one frame needs this score (> 1: never kept)
     unchanged_diff: float = 1.5  # mean |difference| (0-255) of grey thumbnails under which a frame is not re-read
     reuse_diff: float = 6.0  # mean |difference| (0-255) of a box's pixels under which its earlier reading is reused
     reuse_iou: float = 0.7  # overlap a box needs with an earlier box to reuse its reading
@@ -62,6 +68,8 @@ class OcrOptions:
             "det_max_side >= 64": self.det_max_side >= 64,
             "0 <= min_score <= 1": 0 <= self.min_score <= 1,
             "min_frames >= 1": self.min_frames >= 1,
+            "persistent_frames >= min_frames": self.persistent_frames >= self.min_frames,
+            "min_score <= confident_score": self.min_score <= self.confident_score,
             "unchanged_diff >= 0": self.unchanged_diff >= 0,
             "reuse_diff >= 0": self.reuse_diff >= 0,
             "0 < reuse_iou <= 1": 0 < self.reuse_iou <= 1,
@@ -360,7 +368,12 @@ def _merge(seen: dict[int, list[_Reading]], times: list[float], scale: float, o:
     for readings in groups.values():
         n_frames = len({r.frame for r in readings})
         best = max(readings, key=lambda r: r.score)
-        if n_frames < need and best.score < o.single_frame_score:
+        keep = (
+            (n_frames >= need and best.score >= o.confident_score)
+            or n_frames >= o.persistent_frames
+            or best.score >= o.single_frame_score
+        )
+        if not keep:
             continue
         first = min(readings, key=lambda r: (r.frame, r.quad[0, 1], r.quad[0, 0]))
         x0, y0, x1, y1 = (v / scale for v in _bbox(first.quad))
