@@ -322,16 +322,6 @@ def run_search(
     if unknown:
         raise ValueError(f"unknown query set(s) {unknown}; sets: {', '.join(SETS)}")
     catalogs, notes = load_bench_queries(ws, sets)
-    if searcher is None:
-        texts = sorted({q.text for cq in catalogs for q in cq.queries if q.set in sets})
-        searcher = _bench_searcher(ws, model, texts)
-    channels = list(searcher.channels)
-    missing = [c for c in ("description", "speech", "text") if c not in channels]
-    if missing:
-        notes.append(
-            f"no published index for channel(s) {', '.join(missing)} (no texts of their kinds, or text indexes not "
-            "built: `adsearch index build`); their rows are absent"
-        )
     depth = fusion_depth(max(KS))
     jobs = []
     for cq in catalogs:
@@ -347,6 +337,15 @@ def run_search(
                 ("all", set(cq.clip_split), Filters(catalog=cq.catalog_id)),
             ):
                 jobs.append((cq, set_name, gallery, clips, filters, chosen))
+    if searcher is None:
+        searcher = _bench_searcher(ws, model, sorted({q.text for job in jobs for q in job[-1]}))
+    channels = list(searcher.channels)
+    missing = [c for c in ("description", "speech", "text") if c not in channels]
+    if missing:
+        notes.append(
+            f"no published index for channel(s) {', '.join(missing)} (no texts of their kinds, or text indexes not "
+            "built: `adsearch index build`); their rows are absent"
+        )
     bar = progress_bar(total=sum(len(j[-1]) for j in jobs), desc="search bench", unit="query", enabled=progress)
     results = []
     for cq, set_name, gallery, clips, filters, chosen in jobs:

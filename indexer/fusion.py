@@ -50,9 +50,12 @@ __all__ = [
 ]
 
 FUSION_METHODS = ("rrf", "score")
+# Defaults not yet chosen on a full catalog: `python -m benchmarks.search` scores rrf, score and weighted variants
+# (benchmarks.search.CONFIGS) per query set; on a 150-clip catalog with a 1-epoch retriever score fusion led by a few
+# points, too weak a measurement (78 queries, a near-random visual channel) to change them.
 DEFAULT_FUSION = "rrf"
 RRF_K = 60  # the constant of Cormack et al.; larger values flatten the rank curve
-DEFAULT_WEIGHTS: dict[str, float] = {}  # every ranker 1.0 (see the report of the fusion measurement)
+DEFAULT_WEIGHTS: dict[str, float] = {}  # every ranker 1.0
 _MIN_DEPTH = 100  # each ranker contributes at least this many candidates
 DENSE_MATCH_MIN = 0.3  # a text channel's dense similarity (MiniLM cosine) from which a clip counts as matching
 

