@@ -301,6 +301,11 @@ def _shot_counts(n_clips: int, rng: random.Random) -> list[int]:
         excess -= cut
         if not excess:
             break
+    if excess:  # every video is down to MIN_SHOTS: drop the last one and give its missing shots to the others
+        counts.pop()
+        for i in range(len(counts) - 1, -1, -1):
+            while sum(counts) < n_clips and counts[i] < MAX_SHOTS:
+                counts[i] += 1
     assert sum(counts) == n_clips, (n_clips, counts)
     return counts
 

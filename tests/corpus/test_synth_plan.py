@@ -122,3 +122,10 @@ def test_a_plan_that_avoids_another_keeps_its_clips_and_held_out_combinations_ou
     outside_comp = {primary_combination(s) for v in plan.videos if v.split != "test_comp" for s in v.shots}
     assert not outside_comp & reserved.heldout
     assert plan_catalog(300, seed=7) != plan  # without avoid, the same seed plans other videos
+
+
+@pytest.mark.parametrize("seed", [5, 6, 32])
+def test_small_catalogs_whose_first_draw_overshoots_still_plan(seed):
+    # these draws used to leave every video at the minimum shot count with clips to spare (an assertion)
+    plan = plan_catalog(8, seed=seed)
+    assert sum(len(v.shots) for v in plan.videos) == 8
