@@ -74,13 +74,14 @@ def _caption(ws: Workspace, kind: str) -> None:
 
 
 def _index(ws: Workspace) -> None:
-    from adsearch.index import add_catalogs, update_text_indexes
+    from adsearch.index import add_catalogs, export_query_encoder, update_text_indexes
 
     summary, result = add_catalogs(ws, model=RETRIEVER)
     print(f"embed: {summary.line()}")
     print(result.line())
     for text_result in update_text_indexes(ws, only_if_changed=True):  # description, speech, on-screen text
         print(text_result.line())
+    print(export_query_encoder(ws, model=RETRIEVER))  # `adsearch search` then starts without torch
 
 
 def _recall_inputs(ws: Workspace) -> dict[str, Any]:
