@@ -494,7 +494,7 @@ def load_text_onnx(checkpoint_dir: str | Path, *, export: bool = True, model=Non
         if not export:
             logger.info("%s: queries are encoded with torch", e)
             return None
-        logger.info("%s; exporting it", e)
+        logger.warning("%s: exporting the text tower once (some seconds; later opens are fast)", e)
     try:
         export_text_onnx(checkpoint_dir, model=model)
         return TextOnnx.open(checkpoint_dir, model_id=ckpt["model_id"])
