@@ -10,15 +10,11 @@ killed with SIGKILL.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
-import signal
 import stat
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -30,6 +26,7 @@ from corpus.manifest import FORMATS, Manifest, ManifestRowError, VideoRecord, re
 from indexer.catalog import Catalog, ClipRow, VideoRow
 from indexer.ids import MAX_SHOTS, clip_id, failure_video_id, video_id_for_content
 from media.progress import progress_bar
+from media.workers import die_with_parent
 
 __all__ = ["VIDEO_SUFFIXES", "FolderScan", "IngestOptions", "IngestSummary", "ingest", "load_source"]
 
@@ -40,8 +37,6 @@ VIDEO_SUFFIXES = (  # what a folder scan picks up; a file that turns out unreada
     *(".m2ts", ".flv", ".f4v", ".wmv", ".asf", ".3gp", ".3g2", ".rm", ".rmvb", ".ogv"),
 )
 _CLIP_END_TOLERANCE_S = 0.25  # manifest clip ends this far past the decoded duration are clamped, further fail
-_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal a process gets when its parent dies
-_WATCHDOG_S = 1.0  # how often a worker checks that the process that started it is still alive
 
 
 @dataclass(frozen=True)
@@ -297,31 +292,6 @@ def _failed_row(catalog_id: str, err: ManifestRowError) -> VideoRow:
     )
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker when the ingest process that started it ends, even by SIGKILL.
-
-    On Linux the kernel sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); everywhere a daemon thread
-    checks every second that the parent is still this process's parent. Without this, the workers of a killed
-    ingest (and the resource tracker, which lives as long as they do) are re-parented to init and run forever.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-                _log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-        except (OSError, AttributeError) as e:  # no libc symbol: the watchdog still works
-            _log.debug("no prctl: %s", e)
-    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(_WATCHDOG_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ingest-parent-watchdog", daemon=True).start()
-
-
 def _run_tasks(tasks: list[_Task], workers: int) -> Iterator[tuple[VideoRow, list[ClipRow]]]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_process, tasks)
@@ -330,7 +300,7 @@ def _run_tasks(tasks: list[_Task], workers: int) -> Iterator[tuple[VideoRow, lis
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_die_with_parent,
+        initializer=die_with_parent,
         initargs=(os.getpid(),),
     ) as pool:
         futures: list[Future] = [pool.submit(_process, t) for t in tasks]

@@ -21,6 +21,7 @@ from corpus.synth.search_queries import SEARCH_QUERIES_NAME, search_queries, wri
 from corpus.synth.text import describe_shot
 from corpus.synth.voiceover import voiceover
 from media.progress import progress_bar
+from media.workers import die_with_parent
 
 __all__ = ["SynthCatalog", "build_records", "generate_catalog", "video_name"]
 
@@ -149,7 +150,9 @@ def generate_catalog(
         # Longest videos first, so that no worker is left with a long one at the end.
         todo.sort(key=lambda vp: -vp[0].n_frames)
         ctx = multiprocessing.get_context("spawn")  # no fork of a parent that may hold threads (torch, duckdb)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             futures = [pool.submit(_render_one, v, str(path), width, height) for v, path in todo]
             try:
                 for f in as_completed(futures):
