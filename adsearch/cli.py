@@ -110,6 +110,7 @@ def cmd_train_retriever(args: argparse.Namespace) -> int:
         lr=args.lr,
         resume=args.resume,
         device=args.device,
+        pretrained=args.pretrained,
     )
     print(format_metrics(run.metrics))
     print(f"train-retriever: {run.model_id} in {run.seconds:.1f} s -> {run.checkpoint_dir}")
@@ -128,6 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         ocr=not args.no_ocr,
+        from_scratch=args.from_scratch,
     )
 
 
@@ -202,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
     t.add_argument("--resume", action="store_true", help="continue the run in the checkpoint folder")
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
+    t.add_argument("--pretrained", default=None, help="fine-tune from a shipped tag (e.g. synth-v1) instead of random")
     t.set_defaults(func=cmd_train_retriever)
 
     pt = sub.add_parser("pretrain", help="train (resumable) or --export the retriever behind a pretrained tag")
@@ -219,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1", help="interface the app listens on (default %(default)s)")
     d.add_argument("--port", type=int, default=7860, help="port of the app (default %(default)s)")
     d.add_argument("--no-ocr", action="store_true", help="skip reading the clips' on-screen text (adsearch ocr)")
+    d.add_argument(
+        "--from-scratch", action="store_true", help="train the retriever here instead of using the shipped synth-v1"
+    )
     d.set_defaults(func=cmd_demo)
 
     for module in (cli_index, cli_caption, cli_app, cli_ocr):  # one module per stage group, each owns its commands

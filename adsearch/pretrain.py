@@ -41,7 +41,7 @@ class PretrainRecipe:
     model: str = "tiny"  # retriever config
     seeds: tuple[int, ...] = (101, 102, 103, 104, 105, 106)  # one synthetic catalog per seed (never 0)
     clips_per_catalog: int = 1500
-    epochs: int = 10
+    epochs: int = 6
     batch_size: int = 32
     lr: float = 5e-4
     amp_cpu: bool = True  # bf16 autocast on CPU: ~1.9x faster steps here (AMX-BF16)

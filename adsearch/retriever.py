@@ -15,6 +15,7 @@ __all__ = [
     "RETRIEVER_TEXT_KINDS",
     "catalog_items",
     "format_metrics",
+    "install_pretrained",
     "train_from_catalog",
 ]
 
@@ -81,8 +82,12 @@ def train_from_catalog(
     resume: bool = False,
     eval_splits: Sequence[str] = ("test", "test_comp"),
     device: str | None = None,
+    pretrained: str | None = None,
 ) -> TrainRun:
-    """Train ``model`` on the train split, evaluate text->video on ``eval_splits``; checkpoints under models/."""
+    """Train ``model`` on the train split, evaluate text->video on ``eval_splits``; checkpoints under models/.
+
+    ``pretrained``: a shipped tag (``retrieval.list_pretrained()``) to fine-tune from instead of random weights.
+    """
     import time
 
     from retrieval import TrainConfig, create_model, evaluate_retrieval, train_retriever
@@ -102,7 +107,7 @@ def train_from_catalog(
         frame_cache_dir=str(ws.root / "cache" / "frames"),
         device=device,
     )
-    net = create_model(model)
+    net = create_model(model, pretrained=pretrained) if pretrained else create_model(model)
     out_dir = ws.models_dir / (name or f"retriever-{model}")
     first_eval = next(iter(evals.values()), None)
     result = train_retriever(net, train, eval_items=first_eval, cfg=cfg, out_dir=out_dir, resume=resume, progress=True)
@@ -122,3 +127,35 @@ def format_metrics(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
                 f"| {m['MdR']:.1f} | {m['MnR']:.1f} |"
             )
     return "\n".join(lines)
+
+
+def install_pretrained(
+    ws: Workspace, *, model: str = "tiny", tag: str = "synth-v1", name: str | None = None
+) -> tuple[Path, str, bool]:
+    """Write the shipped weights of ``model`` + ``tag`` as the workspace checkpoint ``models/<name>`` (default
+    ``retriever-<model>``), the folder every other command reads; an up-to-date copy is kept.
+
+    Returns:
+        ``(checkpoint folder, model id, written now)``.
+
+    Raises:
+        ValueError: no such shipped tag.
+    """
+    import json
+
+    from retrieval import create_model, read_checkpoint_meta, save_checkpoint
+    from retrieval.pretrained_tags import tag_dir
+
+    expected = json.loads((tag_dir(model, tag) / "config.json").read_text(encoding="utf-8"))["model_id"]
+    out_dir = ws.models_dir / (name or f"retriever-{model}")
+    if (out_dir / "model.safetensors").is_file():
+        try:
+            if read_checkpoint_meta(out_dir)["model_id"] == expected:
+                return out_dir, expected, False
+        except (FileNotFoundError, ValueError, KeyError):
+            pass
+        if (out_dir / "train_state.pt").is_file():
+            raise ValueError(f"{out_dir} holds a training run; remove it or give another name to install {tag}")
+    model_id = save_checkpoint(create_model(model, pretrained=tag), out_dir)
+    (out_dir / "PRETRAINED").write_text(f"{model}:{tag}\n", encoding="utf-8")
+    return out_dir, model_id, True

@@ -54,6 +54,10 @@ def test_unknown_tag_is_a_clear_error():
         tag_dir("tiny", "nope")
 
 
+def test_the_demo_retriever_ships_with_the_package():
+    assert ("tiny", "synth-v1") in list_pretrained()
+
+
 @pytest.mark.parametrize(("model", "tag"), list_pretrained())
 def test_shipped_weights_load_with_their_recorded_model_id(model, tag):
     from retrieval.pretrained_tags import tag_dir
