@@ -23,6 +23,7 @@ import gradio as gr
 from adsearch.app_views import ANY, error_box, gallery_items, hit_details, result_cards
 from adsearch.service import SearchService, ServiceError
 from adsearch.workspace import Workspace
+from indexer.channels import CHANNELS
 
 __all__ = ["CSS", "DEFAULT_MODEL", "FILTER_FIELDS", "AppServer", "build_app", "launch"]
 
@@ -89,6 +90,9 @@ def _search_tab(service: SearchService, choices: dict[str, list[str]]) -> list[A
             gr.Dropdown(choices[f], value=ANY, label=f, allow_custom_value=True, elem_id=f"filter-{f}")
             for f in FILTER_FIELDS
         ]
+        channels = gr.CheckboxGroup(
+            list(CHANNELS), value=[], label="channels (none ticked: every published one)", elem_id="channels"
+        )
     status = gr.Markdown(elem_id="search-status")
     gallery = gr.Gallery(
         label="Results (open one to play its clip)", columns=5, height="auto", elem_id="results", allow_preview=False
@@ -100,9 +104,9 @@ def _search_tab(service: SearchService, choices: dict[str, list[str]]) -> list[A
     hits_state = gr.State([])
 
     @_user_errors(4, message_at=2)
-    def run_search(text: str, k_value: float, *filter_values: str) -> tuple:
+    def run_search(text: str, k_value: float, picked: list[str], *filter_values: str) -> tuple:
         t0 = time.perf_counter()
-        page = service.search(text, k=int(k_value), filters=_filters(filter_values))
+        page = service.search(text, k=int(k_value), filters=_filters(filter_values), channels=list(picked) or None)
         ms = 1000 * (time.perf_counter() - t0)
         hits = page.hits
         line = f"{len(hits)} results in {ms:.1f} ms · model `{page.model_id}` · index `{page.index_version}`"
@@ -115,7 +119,7 @@ def _search_tab(service: SearchService, choices: dict[str, list[str]]) -> list[A
         hit = hits[evt.index]
         return str(service.clip_file(hit.clip_id)), hit_details(hit)
 
-    inputs = [query, k, *dropdowns]
+    inputs = [query, k, channels, *dropdowns]
     outputs = [gallery, cards, status, hits_state]
     go.click(run_search, inputs, outputs)
     query.submit(run_search, inputs, outputs)

@@ -42,7 +42,8 @@ def gallery_items(hits: Sequence[Any], folder: Path) -> list[tuple[str, str]]:
 
 
 def result_cards(hits: Sequence[Any]) -> str:
-    """HTML cards, one per hit: rank, score, labels, time range, and its fine description, general caption, ASR."""
+    """HTML cards, one per hit: rank, score, labels, time range, the channels that matched and the snippet (matched
+    words marked), and its fine description, general caption, ASR."""
     cards = []
     for h in hits:
         texts = (
@@ -56,9 +57,26 @@ def result_cards(hits: Sequence[Any]) -> str:
         cards.append(
             f'<div class="result-card" data-clip-id="{h.clip_id}">'
             f'<div class="rc-head"><b>#{h.rank}</b> · score {h.score:.3f} · {html.escape(_labels_line(h.labels))} · '
-            f"{html.escape(h.catalog_id)} · {h.start_s:.1f}–{h.end_s:.1f} s</div>{texts}</div>"
+            f"{html.escape(h.catalog_id)} · {h.start_s:.1f}–{h.end_s:.1f} s</div>{_why(h)}{texts}</div>"
         )
     return f'<div class="result-cards">{"".join(cards)}</div>'
+
+
+def _why(hit: Any) -> str:
+    """Why the hit came back: the channels that matched and the snippet, its matched words in <mark>."""
+    channels = getattr(hit, "channels", ()) or ()
+    if not channels:
+        return ""
+    out = f'<div class="rc-why"><b>matched:</b> <span class="rc-channels">{html.escape(", ".join(channels))}</span>'
+    snippet = getattr(hit, "snippet", None)
+    if snippet is not None:
+        marked, last = [], 0
+        for start, end in snippet.spans:
+            marked += [html.escape(snippet.text[last:start]), f"<mark>{html.escape(snippet.text[start:end])}</mark>"]
+            last = end
+        marked.append(html.escape(snippet.text[last:]))
+        out += f' · <span class="rc-snippet" data-channel="{html.escape(snippet.channel)}">{"".join(marked)}</span>'
+    return out + "</div>"
 
 
 def hit_details(hit: Any) -> str:

@@ -6,6 +6,7 @@ stand-ins written from the manifest, because training the captioners takes minut
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -51,8 +52,12 @@ def _n_clips(ws: Workspace) -> int:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory):
     from adsearch.app import launch
+    from adsearch.index import update_text_indexes
 
-    ws = session_workspace(tmp_path_factory)
+    # a copy of the session's workspace with the text channels published too (the shared one stays visual-only)
+    ws = Workspace.resolve(tmp_path_factory.mktemp("app-ws") / "ws")
+    shutil.copytree(session_workspace(tmp_path_factory).root, ws.root)
+    update_text_indexes(ws, progress=False)
     server = launch(ws, port=_free_port(), block=False)  # the API and the app on one port, as `adsearch serve`
     yield ws, f"{server.url}/"
     server.close()
@@ -84,6 +89,11 @@ def test_search_then_compare_in_chromium(app_url, tmp_path: Path) -> None:
         assert page.locator("#results img").count() == cards.count()
         assert f'data-clip-id="{clip_id}"' in page.inner_html("#result-cards"), "the clip described is a result"
         assert "fine description:" in cards.first.inner_text() and "general caption:" in cards.first.inner_text()
+        # the card of the clip the query describes says which channels matched and marks the matched words
+        described = page.locator(f'.result-card[data-clip-id="{clip_id}"]')
+        why = described.locator(".rc-why")
+        assert "description" in why.locator(".rc-channels").inner_text()
+        assert described.locator(".rc-snippet mark").count() > 0
         assert "results in" in page.inner_text("#search-status")
         thumbs = page.locator("#results img")
         thumbs.first.wait_for()
