@@ -172,7 +172,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         split=args.split,
     )
     searcher = open_searcher(ws, model=args.model, export_onnx=True, copy_catalog=False)
-    hits = searcher.search(args.query, k=args.k, filters=filters, channels=args.channels, fusion=args.fusion)
+    fusion = {"fusion": args.fusion} if args.fusion else {}  # default: indexer.fusion.DEFAULT_FUSION
+    hits = searcher.search(args.query, k=args.k, filters=filters, channels=args.channels, **fusion)
     print(format_hits(hits))
     return 0
 
@@ -240,5 +241,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="comma-separated channels among visual,description,speech,text (default: every published one)",
     )
-    q.add_argument("--fusion", default="rrf", choices=("rrf", "score"), help="how channels fuse (default %(default)s)")
+    q.add_argument("--fusion", default=None, choices=("rrf", "score"), help="how channels fuse (default: rrf)")
     q.set_defaults(func=cmd_search, decodes=False)

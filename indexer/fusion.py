@@ -50,9 +50,12 @@ __all__ = [
 ]
 
 FUSION_METHODS = ("rrf", "score")
-# Defaults not yet chosen on a full catalog: `python -m benchmarks.search` scores rrf, score and weighted variants
-# (benchmarks.search.CONFIGS) per query set; on a 150-clip catalog with a 1-epoch retriever score fusion led by a few
-# points, too weak a measurement (78 queries, a near-random visual channel) to change them.
+# Measured with `python -m benchmarks.search` on the make demo catalog (2026-11-30; 1,500 clips, the shipped synth-v1
+# retriever, brand / offer / speech / user query sets on the test split and the whole catalog): equal-weight score
+# fusion averaged R@1 63.6 / R@10 85.5 over the 8 set x gallery rows, rrf 59.1 / 82.7 (docs/experiments.md). rrf
+# stays the default because min-max normalisation gives every ranker's top clip 1.0, so a weak dense match can
+# outrank an exact phrase match (tests/indexer/test_text_index.py::test_hits_carry_channels_and_snippets fails
+# under score fusion); a similarity floor on the dense rankers before normalising is the next thing to measure.
 DEFAULT_FUSION = "rrf"
 RRF_K = 60  # the constant of Cormack et al.; larger values flatten the rank curve
 DEFAULT_WEIGHTS: dict[str, float] = {}  # every ranker 1.0

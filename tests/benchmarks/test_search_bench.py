@@ -300,7 +300,7 @@ def test_ties_never_help_an_answer() -> None:
     # the answer (clip 1) ties clip 2 in both lists; as served, clip ids cut both ties in its favour
     lexical = Ranking.of([1, 2, 3], [5.0, 5.0, 1.0])
     dense = Ranking.of([3, 1, 2], [0.9, 0.5, 0.5])
-    as_served = [f.clip_id for f in fuse({"text.lexical": lexical, "text.dense": dense})]
+    as_served = [f.clip_id for f in fuse({"text.lexical": lexical, "text.dense": dense}, method="rrf")]
     assert as_served == [1, 3, 2]  # 1: 1/61 + 1/62, 3: 1/63 + 1/61, 2: 1/62 + 1/63
     assert pessimistic(lexical, {1}).ids.tolist() == [2, 1, 3]
     assert pessimistic(dense, {1}).ids.tolist() == [3, 2, 1]

@@ -39,7 +39,7 @@ def test_rrf_and_weighted_score_arithmetic() -> None:
     assert score[3].score == pytest.approx(0.0 + 2.0 * 1.0) and score[1].score == pytest.approx(1.0 + 0.0)
     assert score[2].score == pytest.approx((0.5 - 0.1) / 0.8)
     assert score[3].channel_scores() == pytest.approx({"visual": 0.0, "text": 2.0})
-    assert [f.clip_id for f in fuse(rankings, weights={"visual": 0.0})] == [3, 1]  # a weight of 0 drops a ranker
+    assert [f.clip_id for f in fuse(rankings, method="rrf", weights={"visual": 0.0})] == [3, 1]  # weight 0 drops it
     assert [f.clip_id for f in fuse({"visual": _r([(5, 0.3), (4, 0.3)])}, method="score")] == [4, 5]  # equal: 1.0
     with pytest.raises(ValueError, match="unknown fusion method"):
         fuse(rankings, method="max")
@@ -52,7 +52,7 @@ def test_fused_ranking_is_deterministic_under_ties() -> None:
     ids = [40, 10, 30, 20]
     a = _r([(c, 1.0 - i / 4) for i, c in enumerate(ids)])
     b = _r([(c, 1.0 - i / 4) for i, c in enumerate(reversed(ids))])
-    rrf = fuse({"description.dense": a, "visual": b})
+    rrf = fuse({"description.dense": a, "visual": b}, method="rrf")
     assert [f.clip_id for f in rrf] == [20, 40, 10, 30]
     assert rrf[0].score == rrf[1].score and rrf[2].score == rrf[3].score
     for method in ("rrf", "score"):
