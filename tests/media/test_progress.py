@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,13 @@ def test_on_a_terminal_it_is_a_tqdm_bar() -> None:
                 bar.update()
             bar.close()
             terminal.flush()
-            drawn = os.read(master, 65536)
+            drawn = b""
+            # a pty read returns one chunk of what was written: read until nothing more arrives
+            while select.select([master], [], [], 0.5)[0]:
+                chunk = os.read(master, 65536)
+                if not chunk:
+                    break
+                drawn += chunk
     finally:
         os.close(master)
     assert b"\r" in drawn and b"draw" in drawn and b"3/3" in drawn
