@@ -57,7 +57,7 @@ class SearchRequest(BaseModel):
         None, description='field -> value or values, e.g. {"industry": "games", "game": ["rpg", "moba"]}'
     )
     channels: list[StrictStr] | None = Field(
-        None, description='search channels among visual, description, speech, text (default: every published one)'
+        None, description="search channels among visual, description, speech, text (default: every published one)"
     )
 
 

@@ -351,7 +351,9 @@ def test_fuzz_random_payloads_never_5xx(served) -> None:
         elif target < 0.8:
             method, path, raw = "POST", "/catalogs", _random_body(rng)
         elif target < 0.9:
-            segment = rng.choice(["0", "-1", "99999999999999999999999", "1e3", "%00", "abc", str(2**63), "%F0%9F%98%80"])
+            segment = rng.choice(
+                ["0", "-1", "99999999999999999999999", "1e3", "%00", "abc", str(2**63), "%F0%9F%98%80"]
+            )
             method, path, raw = "GET", f"/clips/{segment}", None
         else:
             method, path, raw = "GET", f"/jobs/{rng.choice(['x', '../etc', '0' * 300, '%ff'])}", None

@@ -1,4 +1,4 @@
-"""``adsearch pretrain``: disjoint data, resumable training, and the export that ``create_model(pretrained=tag)`` loads."""
+"""``adsearch pretrain``: disjoint data, resumable training, and the export that ``create_model`` loads."""
 
 from __future__ import annotations
 
