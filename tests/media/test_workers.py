@@ -18,7 +18,7 @@ _SCRIPT = textwrap.dedent(
     from media.workers import die_with_parent
 
     def work(_):
-        print(os.getpid(), flush=True)
+        os.write(1, f"{os.getpid()}\\n".encode())  # one write: the two workers' lines never interleave
         time.sleep(120)
 
     if __name__ == "__main__":
