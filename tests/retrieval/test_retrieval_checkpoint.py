@@ -65,3 +65,22 @@ def test_tampered_or_missing_checkpoints_raise(tmp_path):
         load_checkpoint(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"config\.json"):
         load_checkpoint(tmp_path / "elsewhere")
+
+
+def test_a_frozen_packaged_backbone_is_not_stored_but_checked(tmp_path):
+    """A frozen MiniLM loads from its package: the file is ~90 MB smaller, and loading still checks the whole model."""
+    model = create_model(shrink("tiny"))
+    assert model.text.frozen
+    save_checkpoint(model, tmp_path)
+    stored = load_file(str(tmp_path / "model.safetensors"))
+    assert stored and not any(k.startswith("text.backbone.") for k in stored)
+    assert any(k.startswith("text.backbone.") for k in model.state_dict())
+    assert load_checkpoint(tmp_path).model_id == model.model_id
+    # An old checkpoint that stored the backbone still loads.
+    whole = {k: v.contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(whole, str(tmp_path / "model.safetensors"))
+    assert load_checkpoint(tmp_path).model_id == model.model_id
+    # A stored tensor the model lacks is refused.
+    save_file({**stored, "visual.extra": torch.zeros(1)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="unexpected"):
+        load_checkpoint(tmp_path)
