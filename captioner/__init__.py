@@ -9,12 +9,20 @@ from .generate import generate_candidates, generate_captions
 from .keywords import extract_keywords, make_pkg_example, parse_keywords
 from .model import SVADVLM, Captioner, GeneralCaptioner
 from .qformer import load_blip2_qformer
-from .registry import get_model_config, list_models
+from .registry import (
+    DEFAULT_CONFIGS,
+    add_model_config,
+    get_model_config,
+    get_recipe,
+    list_models,
+    remove_model_config,
+)
 from .rerank import CaptionScorer
 from .train import CaptionTrainConfig, CaptionTrainResult, train_captioner
 from .video_prefix import VideoEmbedder
 
 __all__ = [
+    "DEFAULT_CONFIGS",
     "SVADVLM",
     "CaptionItem",
     "CaptionScorer",
@@ -25,6 +33,7 @@ __all__ = [
     "FrameEncoder",
     "GeneralCaptioner",
     "VideoEmbedder",
+    "add_model_config",
     "config_from_dict",
     "config_to_dict",
     "create_captioner",
@@ -32,12 +41,14 @@ __all__ = [
     "generate_candidates",
     "generate_captions",
     "get_model_config",
+    "get_recipe",
     "list_models",
     "load_blip2_qformer",
     "load_captioner",
     "load_frames",
     "make_pkg_example",
     "parse_keywords",
+    "remove_model_config",
     "save_captioner",
     "train_captioner",
     "vision_state_from_checkpoint",

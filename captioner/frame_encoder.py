@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from open_clip.transformer import QuickGELU, VisionTransformer
 from torch import nn
 
+from modelkit.conv_stem import conv_stem  # the retriever's stem, one definition: its weights load by key
+
 __all__ = ["FrameEncoder", "preprocess_frames", "vision_state_from_checkpoint"]
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -76,26 +78,6 @@ def image_hw(vision_config: Mapping) -> tuple[int, int]:
     """(height, width) of the ViT input from ``image_size`` (an int or ``[h, w]``)."""
     size = vision_config["image_size"]
     return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
-def conv_stem(width: int, patch_size: int) -> nn.Sequential:
-    """The retriever's convolutional stem (``stem: "conv"``), rebuilt here with the same module keys so its weights
-    load: log2(patch_size) stride-2 3x3 convolutions with BatchNorm and ReLU, channels doubling up to ``width``, then
-    a 1x1 convolution. (The captioner does not import the retriever, so the layout is restated here.)"""
-    n = patch_size.bit_length() - 1
-    if patch_size < 2 or 1 << n != patch_size or width % (1 << (n - 1)):
-        raise ValueError(f"no conv stem for width {width} and patch_size {patch_size}")
-    layers: list[nn.Module] = []
-    c_in = 3
-    for i in range(n):
-        c_out = width >> (n - 1 - i)
-        layers += [
-            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=True),
-        ]
-        c_in = c_out
-    return nn.Sequential(*layers, nn.Conv2d(c_in, width, 1))
 
 
 class FrameEncoder(nn.Module):

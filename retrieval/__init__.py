@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
-    from .config import RetrieverConfig, TextConfig, VisionConfig, config_from_dict, config_to_dict
+    from .config import RecipeConfig, RetrieverConfig, TextConfig, VisionConfig, config_from_dict, config_to_dict
     from .dataset import ClipDataset, ClipItem, collate_clips
     from .encode import encode_clips, encode_queries
     from .evaluate import evaluate_retrieval
@@ -22,13 +22,21 @@ if TYPE_CHECKING:
     from .preprocess import preprocess_frames
     from .pretrained import LoadReport, load_pretrained, load_weights
     from .pretrained_tags import list_pretrained
-    from .registry import get_model_config, list_models
+    from .registry import (
+        DEFAULT_CONFIG,
+        add_model_config,
+        get_model_config,
+        get_recipe,
+        list_models,
+        remove_model_config,
+    )
     from .train import TrainConfig, TrainResult, train_retriever, training_step
 
 _LAZY = {
     "load_checkpoint": "checkpoint",
     "read_checkpoint_meta": "checkpoint",
     "save_checkpoint": "checkpoint",
+    "RecipeConfig": "config",
     "RetrieverConfig": "config",
     "TextConfig": "config",
     "VisionConfig": "config",
@@ -56,8 +64,12 @@ _LAZY = {
     "load_pretrained": "pretrained",
     "load_weights": "pretrained",
     "list_pretrained": "pretrained_tags",
+    "DEFAULT_CONFIG": "registry",
+    "add_model_config": "registry",
     "get_model_config": "registry",
+    "get_recipe": "registry",
     "list_models": "registry",
+    "remove_model_config": "registry",
     "TrainConfig": "train",
     "TrainResult": "train",
     "train_retriever": "train",
@@ -65,15 +77,18 @@ _LAZY = {
 }
 
 __all__ = [
+    "DEFAULT_CONFIG",
     "ClipDataset",
     "ClipItem",
     "LoadReport",
+    "RecipeConfig",
     "RetrieverConfig",
     "TextConfig",
     "TrainConfig",
     "TrainResult",
     "VideoTextRetriever",
     "VisionConfig",
+    "add_model_config",
     "apply_overrides",
     "clamp_logit_scale_",
     "collate_clips",
@@ -85,6 +100,7 @@ __all__ = [
     "encode_queries",
     "evaluate_retrieval",
     "get_model_config",
+    "get_recipe",
     "list_models",
     "list_pretrained",
     "load_checkpoint",
@@ -97,6 +113,7 @@ __all__ = [
     "ranks_from_similarity",
     "read_checkpoint_meta",
     "recall_at_k",
+    "remove_model_config",
     "retrieval_metrics",
     "save_checkpoint",
     "train_retriever",

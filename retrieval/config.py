@@ -11,11 +11,13 @@ from typing import Any
 __all__ = [
     "OPENAI_MEAN",
     "OPENAI_STD",
+    "RecipeConfig",
     "RetrieverConfig",
     "TextConfig",
     "VisionConfig",
     "config_from_dict",
     "config_to_dict",
+    "recipe_from_dict",
 ]
 
 # CLIP's RGB normalisation (open_clip.constants.OPENAI_DATASET_MEAN/STD), in [0, 1] pixel units.
@@ -37,7 +39,7 @@ class VisionConfig:
     layers: int = 12  # transformer blocks
     heads: int = 12  # attention heads (width must be divisible by heads)
     mlp_ratio: float = 4.0  # MLP hidden width as a multiple of width
-    stem: str = "patch"  # "patch": open_clip's patchify convolution; "conv": stride-2 3x3 conv stack (layers.conv_stem)
+    stem: str = "patch"  # "patch": open_clip's patchify convolution; "conv": stride-2 3x3 convs (modelkit.conv_stem)
     head: str = "proxy"  # video head: "proxy" (CLIP-ViP video proxies) or "meanp" (CLIP4Clip mean of frame CLS)
     num_frames: int = 12  # frames sampled per clip at equal intervals (datasets and encoding use it)
     num_proxies: int = 4  # video proxy tokens M (proxy head only)
@@ -129,6 +131,34 @@ class RetrieverConfig:
             object.__setattr__(self, "vision", _from_mapping(VisionConfig, self.vision, "vision"))
         if isinstance(self.text, Mapping):
             object.__setattr__(self, "text", _from_mapping(TextConfig, self.text, "text"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipeConfig:
+    """The training recipe a registered config ships with (its JSON ``"recipe"`` section, read through the
+    registry's ``get_recipe``): ``retrieval.TrainConfig`` fields the glue sets unless its caller overrides them.
+    ``None`` leaves ``TrainConfig``'s default. Not part of the architecture: checkpoints do not record it."""
+
+    epochs: int | None = None  # passes over the training clips
+    batch_size: int | None = None  # clips per optimiser step
+    lr: float | None = None  # peak learning rate
+    amp_cpu: bool | None = None  # bf16 autocast on CPU
+    warmup_ratio: float | None = None  # fraction of all steps spent in linear warm-up
+    weight_decay: float | None = None  # AdamW decoupled weight decay
+
+    def __post_init__(self) -> None:
+        _check(self.epochs is None or self.epochs >= 1, f"recipe.epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size is None or self.batch_size >= 2, f"recipe.batch_size must be >= 2: {self.batch_size}")
+        _check(self.lr is None or self.lr > 0, f"recipe.lr must be > 0, got {self.lr}")
+
+
+def recipe_from_dict(data: Mapping[str, Any]) -> RecipeConfig:
+    """Build a recipe from a config's ``"recipe"`` section.
+
+    Raises:
+        ValueError: On unknown or invalid fields; the message lists the valid ones.
+    """
+    return _from_mapping(RecipeConfig, data, "recipe")
 
 
 def config_to_dict(config: RetrieverConfig) -> dict[str, Any]:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from captioner import FrameEncoder, get_model_config, list_models, load_blip2_qformer, vision_state_from_checkpoint
+from captioner import (
+    DEFAULT_CONFIGS,
+    FrameEncoder,
+    add_model_config,
+    config_to_dict,
+    get_model_config,
+    get_recipe,
+    list_models,
+    load_blip2_qformer,
+    remove_model_config,
+    vision_state_from_checkpoint,
+)
 from captioner.alignment import DualAlignment
 from captioner.config import QFormerConfig
 from captioner.gmhra import GMHRA
@@ -21,6 +34,41 @@ def test_registry_lists_the_agreed_models():
     assert get_model_config("svad-paper").qformer.num_queries == 32
     with pytest.raises(ValueError, match="registered configs"):
         get_model_config("nope")
+    assert set(DEFAULT_CONFIGS.values()) <= set(names)
+    assert get_recipe("tiny-fine")["epochs"] == 10
+
+
+def test_a_user_json_config_is_registered_and_built_by_create_captioner(tmp_path):
+    data = config_to_dict(get_model_config("tiny-general"))
+    data.pop("name")
+    data["recipe"] = {**data["recipe"], "epochs": 3}
+    path = tmp_path / "my-general.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        assert add_model_config(path) == ["my-general"]
+        model = small_captioner("my-general")
+        assert model.config.name == "my-general" and model.config.kind == "general"
+        assert get_recipe("my-general")["epochs"] == 3
+    finally:
+        assert remove_model_config(path) == ["my-general"]
+    assert "my-general" not in list_models()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"kind": "fine",', r"bad\.json is not valid JSON"),
+        ('{"kind": "coarse"}', r"bad\.json is not valid: captioner kind must be 'fine' or 'general'"),
+        ('{"qformer": {"queries": 4}}', r"bad\.json is not valid: unknown qformer config keys \['queries'\]"),
+        ('{"qformer": 4}', r"bad\.json is not valid"),
+    ],
+)
+def test_a_bad_user_captioner_config_is_refused_with_the_file_and_the_reason(tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        add_model_config(path)
+    assert "bad" not in list_models()
 
 
 def test_frame_encoder_loads_retriever_keys_and_returns_last_layers():

@@ -4,6 +4,10 @@ Xiao et al., "Early Convolutions Help Transformers See Better" (NeurIPS 2021): r
 stride-``patch`` convolution by log2(patch) stride-2 3x3 convolutions (BatchNorm + ReLU) and a final 1x1 projection
 makes a ViT train faster and less sensitive to the learning rate, which is what a tiny model trained from scratch on
 a few thousand clips needs. The output has the same shape as open_clip's ``conv1``: (N, width, H / patch, W / patch).
+
+One definition for both model packages: the retriever's video tower (``retrieval.video_encoder``) and the
+captioner's frozen frame encoder (``captioner.frame_encoder``), which loads the retriever's ``visual.conv1.*``
+weights by these module keys.
 """
 
 from __future__ import annotations
