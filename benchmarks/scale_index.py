@@ -7,12 +7,13 @@ Phases, each resumable (a killed run continues where it stopped; state in ``<dat
 1. ``generate``: synthetic unit vectors written once, chunk by chunk, to ``<data>/raw.f16`` (float16 memmap file).
    Generator (``sphere_mixture_chunk``): chunk ``c`` of 65,536 rows comes from ``numpy.random.default_rng([seed,
    c])``, so any chunk can be regenerated alone. Each row is ``normalize(w·centre + z)``: ``centre`` one of
-   ``--clusters`` (default 10,000) random unit vectors picked uniformly, ``w = --centre-weight`` (1.0: centre and noise of equal expected norm), ``z`` a
-   Gaussian with a power-law covariance spectrum (eigenvalue ``i^-1`` over the 512 dimensions, unit expected
-   norm) in one random rotation shared by all clusters. So the data is clustered, anisotropic with a few dominant
-   directions (as real CLIP-style embeddings are), and neighbourhoods cut across clusters. It is NOT real data:
-   recall and speed on real embeddings can differ. Queries: 200 (``--queries``) drawn from the same mixture with
-   another seed stream, not in the database.
+   ``--clusters`` (default 10,000) random unit vectors picked uniformly, ``w = --centre-weight`` (default 1.0:
+   centre and noise of equal expected norm), ``z`` a Gaussian with a power-law covariance spectrum (eigenvalue
+   ``i^-1`` over the 512 dimensions, unit expected norm) in one random rotation shared by all clusters. So the
+   data is clustered, anisotropic with a few dominant directions (as real CLIP-style embeddings are), and
+   neighbourhoods cut across clusters. It is NOT real data: recall and speed on real embeddings can differ (it has
+   no common mean direction, which real embeddings have). Queries: 200 (``--queries``) drawn from the same
+   mixture with another seed stream, not in the database.
 2. ``train``: ``indexer.large_index.train_large_index`` on a seeded sample of contiguous row blocks.
 3. ``add``: ``build_large_index`` reads ``raw.f16`` chunk by chunk (``np.fromfile``, not mmap, so read pages are
    not counted in the process's resident memory) and writes one shard per ``--shard-size`` vectors.
