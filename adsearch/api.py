@@ -31,6 +31,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adsearch.defaults import DEFAULT_K
 from adsearch.service import SearchService, ServiceError
 
 __all__ = ["MAX_BODY_BYTES", "TOKEN_COOKIE", "BackgroundServer", "create_app", "is_loopback"]
@@ -51,7 +52,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: StrictStr = Field(description="what the clip shows, e.g. 'a woman in a red dress dancing'")
-    k: StrictInt = Field(10, description="hits per page (1 to 100)")
+    k: StrictInt = Field(DEFAULT_K, description="hits per page (1 to 100)")
     offset: StrictInt = Field(0, description="hits to skip (paging; offset + k <= 1000)")
     filters: dict[StrictStr, StrictStr | list[StrictStr] | None] | None = Field(
         None, description='field -> value or values, e.g. {"industry": "games", "game": ["rpg", "moba"]}'

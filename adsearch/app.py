@@ -21,15 +21,15 @@ from typing import Any
 import gradio as gr
 
 from adsearch.app_views import ANY, error_box, gallery_items, hit_details, result_cards
+from adsearch.defaults import DEFAULT_K, DEFAULT_RETRIEVER
 from adsearch.service import SearchService, ServiceError
 from adsearch.workspace import Workspace
 from indexer.channels import CHANNELS
 
-__all__ = ["CSS", "DEFAULT_MODEL", "FILTER_FIELDS", "AppServer", "build_app", "launch"]
+__all__ = ["CSS", "FILTER_FIELDS", "AppServer", "build_app", "launch"]
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "retriever-tiny"
 FILTER_FIELDS = ("industry", "product", "game", "catalog")
 CSS = """
 .result-card { border: 1px solid #ddd; border-radius: 8px; padding: 8px 10px; margin: 6px 0; }
@@ -83,7 +83,7 @@ def _search_tab(service: SearchService, choices: dict[str, list[str]]) -> list[A
         query = gr.Textbox(
             label="Query", placeholder="a woman in a pink cheongsam plays the erhu", elem_id="query", scale=4
         )
-        k = gr.Slider(1, 50, value=10, step=1, label="k", scale=1, elem_id="k")
+        k = gr.Slider(1, 50, value=DEFAULT_K, step=1, label="k", scale=1, elem_id="k")
         go = gr.Button("Search", variant="primary", elem_id="search-btn", scale=1)
     with gr.Row():
         dropdowns = [
@@ -262,7 +262,7 @@ def launch(
     *,
     host: str = "127.0.0.1",
     port: int = 7860,
-    model: str = DEFAULT_MODEL,
+    model: str = DEFAULT_RETRIEVER,
     searcher_factory: Callable[[], Any] | None = None,
     block: bool = True,
     token: str | None = None,

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adsearch.defaults import DEFAULT_RETRIEVER, captioner_name
 from adsearch.retriever import ANNOTATION_SOURCES
 from adsearch.workspace import Workspace
 
 __all__ = [
     "CAPTION_KINDS",
-    "DEFAULT_MODELS",
     "CaptionerRun",
     "caption_catalog",
     "caption_items",
@@ -28,13 +28,12 @@ __all__ = [
 ]
 
 CAPTION_KINDS = ("fine", "general")
-DEFAULT_MODELS = {"fine": "tiny-fine", "general": "tiny-general"}  # captioner.list_models() names per kind
 
 
-def captioner_dir(ws: Workspace, kind: str, name: str | None = None) -> Path:
-    """``<workspace>/models/<name>``, by default ``captioner-<kind>``."""
+def captioner_dir(ws: Workspace, kind: str, model: str | None = None) -> Path:
+    """``<workspace>/models/<model>``, by default ``captioner-<kind>``."""
     _check_kind(kind)
-    return ws.models_dir / (name or f"captioner-{kind}")
+    return ws.models_dir / (model or captioner_name(kind))
 
 
 def _check_kind(kind: str) -> None:
@@ -42,7 +41,7 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown caption kind {kind!r}; valid: {', '.join(CAPTION_KINDS)}")
 
 
-def retriever_vision(ws: Workspace, retriever: str = "retriever-tiny") -> tuple[dict[str, Any], dict[str, Any]]:
+def retriever_vision(ws: Workspace, retriever: str = DEFAULT_RETRIEVER) -> tuple[dict[str, Any], dict[str, Any]]:
     """The vision config and vision-tower weights of the trained retriever ``<workspace>/models/<retriever>``.
 
     Returns:
@@ -75,7 +74,7 @@ def _retriever_dir(ws: Workspace, retriever: str) -> Path:
     return directory
 
 
-def retriever_embedder(ws: Workspace, retriever: str = "retriever-tiny", device: str | None = None) -> Any:
+def retriever_embedder(ws: Workspace, retriever: str = DEFAULT_RETRIEVER, device: str | None = None) -> Any:
     """The trained retriever's video tower as a ``captioner.VideoEmbedder`` (the fine captioner's video prefix).
 
     Raises:
@@ -202,9 +201,9 @@ def train_captioner_from_catalog(
     ws: Workspace,
     *,
     kind: str = "fine",
+    config: str | None = None,
     model: str | None = None,
-    name: str | None = None,
-    retriever: str = "retriever-tiny",
+    retriever: str = DEFAULT_RETRIEVER,
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -218,8 +217,9 @@ def train_captioner_from_catalog(
     Args:
         ws: The workspace.
         kind: "fine" (SVAD-VLM descriptions) or "general" (BLIP-2-style captions).
-        model: ``captioner.list_models()`` name (default tiny-fine / tiny-general).
-        name: Checkpoint folder under ``models/`` (default captioner-<kind>).
+        config: Architecture, a ``captioner.list_models()`` name (default ``captioner.DEFAULT_CONFIGS[kind]``).
+        model: Checkpoint folder under ``models/`` it trains into (default captioner-<kind>); the name of a
+            registered architecture is refused (pass it as ``config``).
         retriever: Retriever checkpoint folder under ``models/`` whose vision tower is the frame encoder.
         epochs: Override the training recipe's epochs; likewise ``batch_size`` and ``lr``.
         resume: Continue the run in the checkpoint folder.
@@ -229,24 +229,36 @@ def train_captioner_from_catalog(
 
     Raises:
         FileNotFoundError: no catalog or no retriever checkpoint.
-        ValueError: unknown kind or model, no train clips, unknown ablation switch.
+        ValueError: unknown kind or config, a config name as model, no train clips, unknown ablation switch.
     """
-    from captioner import CaptionTrainConfig, create_captioner, get_model_config, list_models, train_captioner
+    from captioner import (
+        DEFAULT_CONFIGS,
+        CaptionTrainConfig,
+        create_captioner,
+        get_model_config,
+        list_models,
+        train_captioner,
+    )
 
     t0 = time.perf_counter()
     _check_kind(kind)
-    model = model or DEFAULT_MODELS[kind]
-    if model not in list_models():
-        raise ValueError(f"unknown captioner model {model!r}; valid: {', '.join(list_models())}")
+    config = config or DEFAULT_CONFIGS[kind]
+    if config not in list_models():
+        raise ValueError(f"unknown captioner config {config!r}; valid: {', '.join(list_models())}")
+    if model in list_models():
+        raise ValueError(
+            f"model names the checkpoint folder under models/, and {model!r} is an architecture config: "
+            f"pass config={model!r}"
+        )
     unknown = set(ablation) - {"use_pkg", "mixed", "dual_alignment"}
     if unknown:
         raise ValueError(f"unknown training switch(es) {sorted(unknown)}; valid: use_pkg, mixed, dual_alignment")
     items = caption_items(ws, ["train"])
     vision_config, vision_state = retriever_vision(ws, retriever)
     texts = [t for it in items for t in (it.reference, it.general) if t]
-    embedder = retriever_embedder(ws, retriever, device) if get_model_config(model).video_prefix_tokens else None
+    embedder = retriever_embedder(ws, retriever, device) if get_model_config(config).video_prefix_tokens else None
     net = create_captioner(
-        model,
+        config,
         vision_config=vision_config,
         vision_state_dict=vision_state,
         tokenizer_texts=texts,
@@ -260,13 +272,13 @@ def train_captioner_from_catalog(
         cache_dir=str(ws.root / "cache" / "captioner"),
         **ablation,
     )
-    out_dir = captioner_dir(ws, kind, name)
+    out_dir = captioner_dir(ws, kind, model)
     result = train_captioner(net, items, cfg, out_dir, resume=resume, progress=progress)
     return CaptionerRun(out_dir, result.model_id, time.perf_counter() - t0, result.log)
 
 
 def load_trained_captioner(
-    ws: Workspace, kind: str, name: str | None = None, device: str | None = None, retriever: str = "retriever-tiny"
+    ws: Workspace, kind: str, model: str | None = None, device: str | None = None, retriever: str = DEFAULT_RETRIEVER
 ) -> Any:
     """Load the ``kind`` captioner checkpoint of the workspace. The retriever ``models/<retriever>`` is attached as
     its video embedder when the captioner reads video embeddings, and as its caption scorer when its config
@@ -278,11 +290,11 @@ def load_trained_captioner(
     """
     from captioner import load_captioner
 
-    directory = captioner_dir(ws, kind, name)
+    directory = captioner_dir(ws, kind, model)
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(
             f"no {kind} captioner at {directory}: run `adsearch train-captioner --kind {kind}"
-            + (f" --name {name}`" if name else "`")
+            + (f" --model {model}`" if model else "`")
             + " first"
         )
     net = load_captioner(directory, map_location=device or "cpu")
@@ -321,13 +333,14 @@ def caption_catalog(
     max_new_tokens: int | None = None,
     samples: int | None = None,
     batch_size: int = 16,
-    model_name: str | None = None,
+    model: str | None = None,
     device: str | None = None,
     progress: bool = True,
-    retriever: str = "retriever-tiny",
+    retriever: str = DEFAULT_RETRIEVER,
     overwrite: bool = False,
 ) -> Any:
-    """Caption the catalog's clips of ``split`` (None: every split) with the trained ``kind`` captioner.
+    """Caption the catalog's clips of ``split`` (None: every split) with the trained ``kind`` captioner
+    ``models/<model>`` (default ``captioner-<kind>``).
 
     Each caption is written as a ``texts`` row ``(clip_id, kind, text, model_id)``, batch by batch, so a killed run
     resumes: clips that already hold a ``kind`` text from this model id are skipped, unless ``overwrite`` (then
@@ -356,7 +369,7 @@ def caption_catalog(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if max_new_tokens is not None and max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
-    net = load_trained_captioner(ws, kind, model_name, device, retriever)
+    net = load_trained_captioner(ws, kind, model, device, retriever)
     items = caption_items(ws, None if split is None else [split])
     done = set() if overwrite else set(generated_texts(ws, kind, net.model_id))
 

@@ -11,6 +11,8 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from adsearch import cli_app, cli_caption, cli_index, cli_ocr
+from adsearch.cli_options import add_checkpoint_option, add_renamed_option, retriever_configs
+from adsearch.defaults import DEFAULT_PRETRAINED_TAG, DEFAULT_RETRIEVER_CONFIG
 from adsearch.workspace import ENV_VAR, Workspace
 
 __all__ = ["build_parser", "main"]
@@ -103,8 +105,8 @@ def cmd_train_retriever(args: argparse.Namespace) -> int:
 
     run = train_from_catalog(
         _ws(args),
+        config=args.config,
         model=args.model,
-        name=args.name,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -197,18 +199,34 @@ def build_parser() -> argparse.ArgumentParser:
     cs.set_defaults(func=cmd_catalog_stats, decodes=False)
 
     t = sub.add_parser("train-retriever", help="train the CLIP-ViP retriever on the catalog's train split")
-    t.add_argument("--model", default="tiny", help="model config (default %(default)s; see retrieval.list_models())")
-    t.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default retriever-MODEL)")
-    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's recipe)")
-    t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the model's recipe)")
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
+    t.add_argument(
+        "--config",
+        default=DEFAULT_RETRIEVER_CONFIG,
+        help="architecture config (default %(default)s; see retrieval.list_models())",
+    )
+    add_checkpoint_option(
+        t,
+        default=None,
+        help="checkpoint folder under <workspace>/models it trains into (default retriever-CONFIG)",
+        configs=retriever_configs,
+    )
+    add_renamed_option(t, "--name", "--model FOLDER (the checkpoint folder)")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's recipe)")
+    t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the config's recipe)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's recipe)")
     t.add_argument("--resume", action="store_true", help="continue the run in the checkpoint folder")
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
-    t.add_argument("--pretrained", default=None, help="fine-tune from a shipped tag (e.g. synth-v1) instead of random")
+    t.add_argument(
+        "--pretrained",
+        default=None,
+        help=f"fine-tune from a shipped tag (e.g. {DEFAULT_PRETRAINED_TAG}) instead of random weights",
+    )
     t.set_defaults(func=cmd_train_retriever)
 
     pt = sub.add_parser("pretrain", help="train (resumable) or --export the retriever behind a pretrained tag")
-    pt.add_argument("--tag", default="synth-v1", help="pretrained tag (default %(default)s; adsearch/pretrain.py)")
+    pt.add_argument(
+        "--tag", default=DEFAULT_PRETRAINED_TAG, help="pretrained tag (default %(default)s; adsearch/pretrain.py)"
+    )
     pt.add_argument("--epochs", type=int, default=None, help="epochs (default: the tag's recipe)")
     pt.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="render/ingest processes")
     pt.add_argument("--export", action="store_true", help="write the trained weights + model card into the package")
@@ -223,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=7860, help="port of the app (default %(default)s)")
     d.add_argument("--no-ocr", action="store_true", help="skip reading the clips' on-screen text (adsearch ocr)")
     d.add_argument(
-        "--from-scratch", action="store_true", help="train the retriever here instead of using the shipped synth-v1"
+        "--from-scratch",
+        action="store_true",
+        help=f"train the retriever here instead of using the shipped {DEFAULT_PRETRAINED_TAG}",
     )
     d.set_defaults(func=cmd_demo)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from adsearch.defaults import DEFAULT_RETRIEVER
 from adsearch.workspace import Workspace
 
 __all__ = ["TOKEN_ENV", "add_commands", "cmd_serve"]
@@ -47,7 +48,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--host", default="127.0.0.1", help="interface to listen on (default %(default)s: this machine only)"
     )
     s.add_argument("--port", type=int, default=7860, help="port (default %(default)s)")
-    s.add_argument("--model", default="retriever-tiny", help="retriever under <workspace>/models (default %(default)s)")
+    s.add_argument(
+        "--model", default=DEFAULT_RETRIEVER, help="retriever under <workspace>/models (default %(default)s)"
+    )
     s.add_argument(
         "--token",
         default=None,

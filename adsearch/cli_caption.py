@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from adsearch.cli_options import add_checkpoint_option, add_renamed_option, captioner_configs
+from adsearch.defaults import DEFAULT_RETRIEVER
 from adsearch.workspace import Workspace
 
 __all__ = ["add_commands"]
@@ -19,8 +21,8 @@ def cmd_train_captioner(args: argparse.Namespace) -> int:
     run = train_captioner_from_catalog(
         ws,
         kind=args.kind,
+        config=args.config,
         model=args.model,
-        name=args.name,
         retriever=args.retriever,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -29,13 +31,13 @@ def cmd_train_captioner(args: argparse.Namespace) -> int:
         device=args.device,
     )
     print(f"train-captioner: {run.model_id} ({args.kind}) in {run.seconds:.1f} s -> {run.checkpoint_dir}")
-    for clip_id, reference, generated in _samples(ws, args.kind, args.name, args.device, args.retriever):
+    for clip_id, reference, generated in _samples(ws, args.kind, args.model, args.device, args.retriever):
         print(f"  clip {clip_id}\n    reference: {reference}\n    generated: {generated}")
     return 0
 
 
 def _samples(
-    ws: Workspace, kind: str, name: str | None, device: str | None, retriever: str
+    ws: Workspace, kind: str, model: str | None, device: str | None, retriever: str
 ) -> list[tuple[int, str, str]]:
     """(clip id, annotated text, generated text) for the first few test clips (none when there is no test split)."""
     from adsearch.captioner import caption_items, load_trained_captioner
@@ -45,7 +47,7 @@ def _samples(
         items = caption_items(ws, ["test"])[:SAMPLE_CLIPS]
     except ValueError:
         return []
-    net = load_trained_captioner(ws, kind, name, device, retriever)
+    net = load_trained_captioner(ws, kind, model, device, retriever)
     captions = generate_captions(net, [load_frames(net, it) for it in items])
     refs = [(it.reference if kind == "fine" else it.general) or "(none)" for it in items]
     return [(it.clip_id, ref, cap) for it, ref, cap in zip(items, refs, captions, strict=True)]
@@ -62,7 +64,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         samples=args.samples,
         batch_size=args.batch_size,
-        model_name=args.name,
+        model=args.model,
         device=args.device,
         retriever=args.retriever,
         overwrite=args.overwrite,
@@ -80,17 +82,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register this module's commands on the ``adsearch`` sub-command parser."""
     t = sub.add_parser("train-captioner", help="train the fine-grained or the general captioner on the train split")
     t.add_argument("--kind", choices=("fine", "general"), required=True, help="fine (SVAD-VLM) or general captioner")
-    t.add_argument("--model", default=None, help="model config (default tiny-KIND; see captioner.list_models())")
-    t.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default captioner-KIND)")
+    t.add_argument(
+        "--config",
+        default=None,
+        help="architecture config (default tiny-KIND: captioner.DEFAULT_CONFIGS; see captioner.list_models())",
+    )
+    add_checkpoint_option(
+        t,
+        default=None,
+        help="checkpoint folder under <workspace>/models it trains into (default captioner-KIND)",
+        configs=captioner_configs,
+    )
+    add_renamed_option(t, "--name", "--model FOLDER (the checkpoint folder)")
     t.add_argument(
         "--retriever",
-        default="retriever-tiny",
+        default=DEFAULT_RETRIEVER,
         help="retriever whose vision tower encodes the frames and, for fine, whose video embedding the captioner "
         "reads (default %(default)s)",
     )
-    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the model's recipe)")
-    t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the model's recipe)")
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
+    t.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's recipe)")
+    t.add_argument("--batch-size", type=int, default=None, help="clips per step (default: the config's recipe)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's recipe)")
     t.add_argument("--resume", action="store_true", help="continue the run in the checkpoint folder")
     t.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     t.set_defaults(func=cmd_train_captioner)
@@ -113,10 +125,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--max-new-tokens", type=int, default=None, help="caption length cap (default: the model's)")
     c.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
-    c.add_argument("--name", default=None, help="checkpoint folder under <workspace>/models (default captioner-KIND)")
+    c.add_argument(
+        "--model", default=None, help="captioner checkpoint under <workspace>/models (default captioner-KIND)"
+    )
+    add_renamed_option(c, "--name", "--model (the captioner checkpoint folder)")
     c.add_argument(
         "--retriever",
-        default="retriever-tiny",
+        default=DEFAULT_RETRIEVER,
         help="retriever the fine captioner was trained with; it reads its video embeddings and reranks sampled "
         "descriptions (default %(default)s)",
     )

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from adsearch.defaults import DEFAULT_K, DEFAULT_RETRIEVER
 from adsearch.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="retriever-tiny", help=_MODEL_HELP)
+    p.add_argument("--model", default=DEFAULT_RETRIEVER, help=_MODEL_HELP)
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -226,7 +227,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("search", help="search clips by text")
     q.add_argument("query", help="what the clip shows")
-    q.add_argument("--k", type=int, default=10, help="number of hits (default %(default)s)")
+    q.add_argument("--k", type=int, default=DEFAULT_K, help="number of hits (default %(default)s)")
     q.add_argument(
         "--server",
         default=os.environ.get("ADSEARCH_SERVER"),

@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adsearch.defaults import DEFAULT_K
+
 __all__ = ["ApiError", "Client", "format_hits"]
 
 
@@ -69,7 +71,7 @@ class Client:
         self,
         query: str,
         *,
-        k: int = 10,
+        k: int = DEFAULT_K,
         offset: int = 0,
         filters: Mapping[str, str | Sequence[str]] | None = None,
         channels: Sequence[str] | None = None,

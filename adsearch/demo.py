@@ -5,22 +5,35 @@ synth -> ingest -> retriever (the shipped pretrained tag, or trained here with -
 -> recall table (the paper's Table 8) -> search benchmark (each channel alone and fused) -> the search app. A second
 run renders, ingests, trains, captions and embeds nothing; it prints the saved recall and search tables when nothing
 they depend on changed, and reaches the app in seconds.
+
+The benchmarks run as their own commands (``python -m benchmarks.recall --reuse``, ``python -m benchmarks.search
+--reuse``) in a child process whose output is printed here: ``adsearch`` never imports ``benchmarks``
+(docs/ARCHITECTURE.md, "Packages and the direction of imports").
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from adsearch.defaults import (
+    DEFAULT_PRETRAINED_TAG,
+    DEFAULT_RETRIEVER,
+    DEFAULT_RETRIEVER_CONFIG,
+)
 from adsearch.workspace import Workspace
 
 __all__ = ["run_demo"]
 
-RETRIEVER = "retriever-tiny"
-PRETRAINED_TAG = "synth-v1"  # the shipped retriever the demo starts from (adsearch/pretrain.py)
+RETRIEVER = DEFAULT_RETRIEVER  # the checkpoint every step reads
+CONFIG = DEFAULT_RETRIEVER_CONFIG  # its architecture
+PRETRAINED_TAG = DEFAULT_PRETRAINED_TAG  # the shipped retriever the demo starts from (adsearch/pretrain.py)
 CAPTION_SPLITS = ("test", "test_comp")  # what the recall benchmark queries with generated captions
 
 
@@ -40,27 +53,29 @@ def _pretrained_retriever(ws: Workspace) -> None:
     from adsearch.retriever import install_pretrained
     from retrieval.pretrained_tags import tag_dir
 
-    folder, model_id, written = install_pretrained(ws, model="tiny", tag=PRETRAINED_TAG, name=RETRIEVER)
-    card = json.loads((tag_dir("tiny", PRETRAINED_TAG) / "config.json").read_text(encoding="utf-8"))
+    folder, model_id, written = install_pretrained(ws, config=CONFIG, tag=PRETRAINED_TAG, model=RETRIEVER)
+    card = json.loads((tag_dir(CONFIG, PRETRAINED_TAG) / "config.json").read_text(encoding="utf-8"))
     ref = card["metrics"]["test"]["reference"]
     print(
-        f"{'installed' if written else 'reused'} the shipped tiny:{PRETRAINED_TAG} retriever ({model_id}) -> {folder}; "
+        f"{'installed' if written else 'reused'} the shipped {CONFIG}:{PRETRAINED_TAG} retriever ({model_id}) -> "
+        f"{folder}; "
         f"trained on {card['train_clips']} clips of other synthetic catalogs, never on this one "
         f"(its card: reference R@1 {ref['R@1']:.1f} / R@10 {ref['R@10']:.1f} on the default catalog's test split)"
     )
 
 
 def _retriever(ws: Workspace) -> None:
-    from adsearch.retriever import RECIPES, format_metrics, train_from_catalog
+    from adsearch.retriever import format_metrics, train_from_catalog
+    from retrieval import get_recipe
 
     ckpt = ws.models_dir / RETRIEVER
     last = _last_log_row(ckpt / "train_log.jsonl")
-    if (ckpt / "model.safetensors").is_file() and last and last["epoch"] >= RECIPES["tiny"]["epochs"]:
+    if (ckpt / "model.safetensors").is_file() and last and last["epoch"] >= get_recipe(CONFIG)["epochs"]:
         ev = last.get("eval", {})
         print(f"reused {ckpt} ({last['model_id']}, {last['epoch']} epochs); its last test-split evaluation:")
         print(format_metrics({"test": ev}) if ev else "(no evaluation recorded)")
         return
-    run = train_from_catalog(ws, model="tiny", name=RETRIEVER, resume=True)
+    run = train_from_catalog(ws, config=CONFIG, model=RETRIEVER, resume=True)
     print(format_metrics(run.metrics))
     print(f"model {run.model_id} -> {run.checkpoint_dir} in {run.seconds:.1f} s")
 
@@ -104,48 +119,21 @@ def _index(ws: Workspace) -> None:
     print(export_query_encoder(ws, model=RETRIEVER))  # `adsearch search` then starts without torch
 
 
-def _recall_inputs(ws: Workspace) -> dict[str, Any]:
-    """What the recall table depends on: the published index version and the models that wrote the queries."""
-    from indexer.versions import active_version
-    from retrieval import read_checkpoint_meta
+def _benchmark(ws: Workspace, module: str) -> None:
+    """``python -m benchmarks.<module> --workspace WS --model RETRIEVER --reuse`` in a child process; its output is
+    printed here line by line (its progress bars and errors go straight to this process's stderr).
 
-    model_id = read_checkpoint_meta(ws.models_dir / RETRIEVER)["model_id"]
-    captioners = {}
-    for kind in ("fine", "general"):
-        cfg = ws.models_dir / f"captioner-{kind}" / "config.json"
-        captioners[kind] = json.loads(cfg.read_text(encoding="utf-8")).get("model_id") if cfg.is_file() else None
-    return {"model_id": model_id, "version": active_version(ws.indexes_dir, model_id), "captioners": captioners}
-
-
-def _recall(ws: Workspace) -> None:
-    from benchmarks._report import write_report
-    from benchmarks.recall import format_report, plot_recall, run_recall
-
-    inputs = _recall_inputs(ws)
-    saved_json, saved_md = ws.bench_dir / "recall.json", ws.bench_dir / "recall.md"
-    if saved_json.is_file() and saved_md.is_file():
-        saved = json.loads(saved_json.read_text(encoding="utf-8"))
-        if saved.get("demo_inputs") == inputs:
-            print(f"nothing changed since {saved_md} was computed; its table:\n")
-            print(saved_md.read_text(encoding="utf-8"))
-            return
-    result = run_recall(ws, model=RETRIEVER)
-    result["demo_inputs"] = inputs
-    table = format_report(result)
-    write_report(ws.bench_dir, "recall", result, table)
-    plot_recall(result, ws.bench_dir / "recall_at_k.png")
-    print(table)
-    print(f"\nwrote {ws.bench_dir}/recall.json, recall.md, recall_at_k.png")
-
-
-def _search(ws: Workspace) -> None:
-    from benchmarks.search import run_or_reuse
-
-    table, reused = run_or_reuse(ws, model=RETRIEVER)
-    print(f"nothing changed since {ws.bench_dir / 'search.md'} was computed; its tables:\n" if reused else "", end="")
-    print(table)
-    if not reused:
-        print(f"\nwrote {ws.bench_dir}/search.json, search.md, search_recall.png")
+    Raises:
+        ValueError: The benchmark failed (its error is printed above, on stderr).
+    """
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", "--workspace", str(ws.root), "--model", RETRIEVER, "--reuse"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # lines arrive as the benchmark prints them
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, encoding="utf-8", env=env) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+    if proc.returncode:
+        raise ValueError(f"`python -m benchmarks.{module}` failed with exit status {proc.returncode} (see above)")
 
 
 def _synth(ws: Workspace, n_clips: int, seed: int, workers: int) -> Path:
@@ -199,17 +187,19 @@ def run_demo(
 
         timed("ocr", "ocr: on-screen text of every clip (rapidocr)", lambda: ocr_after_ingest(ws))
     if from_scratch:
-        timed("train-retriever", "train-retriever: tiny CLIP-ViP on the train split", lambda: _retriever(ws))
+        timed("train-retriever", f"train-retriever: {CONFIG} CLIP-ViP on the train split", lambda: _retriever(ws))
     else:
-        timed("retriever", f"retriever: the shipped tiny:{PRETRAINED_TAG}", lambda: _pretrained_retriever(ws))
+        timed("retriever", f"retriever: the shipped {CONFIG}:{PRETRAINED_TAG}", lambda: _pretrained_retriever(ws))
     for kind in ("fine", "general"):
         timed(f"train-captioner {kind}", f"train-captioner --kind {kind}", lambda k=kind: _captioner(ws, k))
     for kind in ("fine", "general"):
         title = f"caption --kind {kind} (splits {', '.join(CAPTION_SPLITS)}, then the rest greedily)"
         timed(f"caption {kind}", title, lambda k=kind: _caption(ws, k))
     timed("embed + index", "embed + index add (a build on first use)", lambda: _index(ws))
-    timed("recall", "benchmarks.recall: text-to-video recall per query text (paper Table 8)", lambda: _recall(ws))
-    timed("search", "benchmarks.search: brand, offer, speech, user queries per channel and fused", lambda: _search(ws))
+    title = "benchmarks.recall: text-to-video recall per query text (paper Table 8)"
+    timed("recall", title, lambda: _benchmark(ws, "recall"))
+    title = "benchmarks.search: brand, offer, speech, user queries per channel and fused"
+    timed("search", title, lambda: _benchmark(ws, "search"))
 
     print("\n== step times: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     print(f"total {time.perf_counter() - t0:.1f} s; workspace: {ws.root}")

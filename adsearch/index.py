@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adsearch.defaults import DEFAULT_RETRIEVER
 from adsearch.retriever import ANNOTATION_SOURCES, RETRIEVER_TEXT_KINDS
 from adsearch.workspace import Workspace
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # heavy modules are imported by the functions that use them: 
     from retrieval import VideoTextRetriever
 
 __all__ = [
-    "DEFAULT_MODEL",
     "TUNING_QUERIES",
     "add_catalogs",
     "build",
@@ -43,7 +43,6 @@ __all__ = [
     "update_text_indexes",
 ]
 
-DEFAULT_MODEL = "retriever-tiny"  # what `adsearch train-retriever` writes with its defaults
 TUNING_QUERIES = 500  # catalog texts embedded as held-out queries when an approximate index is tuned
 
 _log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ def _model_id(ws: Workspace, model: str) -> str:
     return read_checkpoint_meta(checkpoint_dir(ws, model))["model_id"]
 
 
-def load_retriever(ws: Workspace, model: str = DEFAULT_MODEL) -> VideoTextRetriever:
+def load_retriever(ws: Workspace, model: str = DEFAULT_RETRIEVER) -> VideoTextRetriever:
     """The retriever checkpoint ``model`` (see ``checkpoint_dir``), loaded once per process and model_id: later
     calls return the same module (a retrained checkpoint has another model_id and is loaded anew).
 
@@ -131,7 +130,7 @@ def _clip_items(ws: Workspace, splits: Sequence[str] | None, catalogs: Sequence[
 def embed_catalog(
     ws: Workspace,
     *,
-    model: str = DEFAULT_MODEL,
+    model: str = DEFAULT_RETRIEVER,
     splits: Sequence[str] | None = None,
     catalogs: Sequence[str] | None = None,
     batch_size: int = 16,
@@ -198,7 +197,7 @@ def _tuning_queries(ws: Workspace, model: str, cat, n: int = TUNING_QUERIES):
 
 
 def build(
-    ws: Workspace, *, model: str = DEFAULT_MODEL, factory: str | None = None, progress: bool = True
+    ws: Workspace, *, model: str = DEFAULT_RETRIEVER, factory: str | None = None, progress: bool = True
 ) -> BuildResult:
     """Build, tune and publish a new index version from the model's vectors (see ``indexer.build``)."""
     from indexer.build import build_index_version
@@ -217,7 +216,7 @@ def build(
 
 
 def add_catalogs(
-    ws: Workspace, *, model: str = DEFAULT_MODEL, batch_size: int = 16, workers: int = 2, progress: bool = True
+    ws: Workspace, *, model: str = DEFAULT_RETRIEVER, batch_size: int = 16, workers: int = 2, progress: bool = True
 ) -> tuple[RunSummary, BuildResult]:
     """Embed clips not embedded yet, then add them to the published index (or rebuild; see ``indexer.build``)."""
     from indexer.build import add_index_version
@@ -265,7 +264,7 @@ def _shares_text_backbone(text_config: Mapping[str, Any]) -> bool:
     )
 
 
-def export_query_encoder(ws: Workspace, model: str = DEFAULT_MODEL) -> str:
+def export_query_encoder(ws: Workspace, model: str = DEFAULT_RETRIEVER) -> str:
     """Export the retriever's text side to ONNX (``retrieval.onnx_text``) unless a valid export exists, so that
     searches encode queries without torch; returns one line for the CLI. A failed export is reported in that line
     (searches then use torch), never raised.
@@ -307,7 +306,7 @@ def remove_catalog(ws: Workspace, catalog: str) -> int:
         return retire_catalog(cat, catalog)
 
 
-def status(ws: Workspace, *, model: str = DEFAULT_MODEL) -> IndexStatus:
+def status(ws: Workspace, *, model: str = DEFAULT_RETRIEVER) -> IndexStatus:
     """Versions of the model's index and what is not yet embedded / indexed."""
     from indexer.build import index_status
     from indexer.catalog import open_catalog
@@ -317,7 +316,7 @@ def status(ws: Workspace, *, model: str = DEFAULT_MODEL) -> IndexStatus:
         return index_status(cat, store, ws.indexes_dir)
 
 
-def prune_index(ws: Workspace, *, model: str = DEFAULT_MODEL, keep: int = 1) -> list[str]:
+def prune_index(ws: Workspace, *, model: str = DEFAULT_RETRIEVER, keep: int = 1) -> list[str]:
     """Delete old index versions of the model, keeping the published one and the newest ``keep``."""
     from indexer.build import prune_versions
     from indexer.catalog import open_catalog
@@ -335,7 +334,7 @@ def prune_index(ws: Workspace, *, model: str = DEFAULT_MODEL, keep: int = 1) -> 
 
 def open_searcher(
     ws: Workspace,
-    model: str = DEFAULT_MODEL,
+    model: str = DEFAULT_RETRIEVER,
     *,
     onnx: bool = True,
     export_onnx: bool = False,

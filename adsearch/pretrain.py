@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from adsearch.defaults import DEFAULT_PRETRAINED_TAG, DEFAULT_RETRIEVER_CONFIG, retriever_name
 from adsearch.workspace import Workspace
 
 __all__ = ["DEFAULT_CATALOG", "RECIPES", "PretrainRecipe", "export_pretrained", "prepare_data", "pretrain"]
@@ -36,9 +37,11 @@ STATUS_NAME = "pretrain.json"
 
 @dataclass(frozen=True)
 class PretrainRecipe:
-    """Data and optimisation of one pretrained tag."""
+    """Data and optimisation of one pretrained tag: the data are this module's (synthetic catalogs disjoint from the
+    default one), so the recipe lives here rather than in the retriever config's ``"recipe"`` (which is how a config
+    trains on a user's catalog, ``adsearch train-retriever``); the exported ``config.json`` records it."""
 
-    model: str = "tiny"  # retriever config
+    config: str = DEFAULT_RETRIEVER_CONFIG  # retriever architecture (retrieval.list_models())
     seeds: tuple[int, ...] = (101, 102, 103, 104, 105, 106)  # one synthetic catalog per seed (never 0)
     clips_per_catalog: int = 1500
     epochs: int = 6
@@ -49,7 +52,7 @@ class PretrainRecipe:
     avoid: tuple[int, int] = DEFAULT_CATALOG  # (clips, seed) of the catalog kept out of training and evaluated on
 
 
-RECIPES: dict[str, PretrainRecipe] = {"synth-v1": PretrainRecipe()}
+RECIPES: dict[str, PretrainRecipe] = {DEFAULT_PRETRAINED_TAG: PretrainRecipe()}
 
 
 def _catalog_id(seed: int) -> str:
@@ -115,12 +118,12 @@ def _write_status(ws: Workspace, tag: str, update: dict[str, Any]) -> dict[str, 
 
 
 def checkpoint_dir(ws: Workspace, tag: str, recipe: PretrainRecipe) -> Path:
-    return ws.models_dir / f"retriever-{recipe.model}-{tag}"
+    return ws.models_dir / f"{retriever_name(recipe.config)}-{tag}"
 
 
 def pretrain(
     ws: Workspace,
-    tag: str = "synth-v1",
+    tag: str = DEFAULT_PRETRAINED_TAG,
     *,
     workers: int = 2,
     epochs: int | None = None,
@@ -156,7 +159,7 @@ def pretrain(
         frame_cache_dir=str(ws.root / "cache" / "frames"),
     )
     t = time.perf_counter()
-    net = create_model(recipe.model)
+    net = create_model(recipe.config)
     result = train_retriever(
         net,
         train,
@@ -196,7 +199,10 @@ def _git_commit() -> str | None:
 
 
 def export_pretrained(
-    ws: Workspace, tag: str = "synth-v1", dest_root: str | Path | None = None, recipe: PretrainRecipe | None = None
+    ws: Workspace,
+    tag: str = DEFAULT_PRETRAINED_TAG,
+    dest_root: str | Path | None = None,
+    recipe: PretrainRecipe | None = None,
 ) -> Path:
     """Write the trained checkpoint of ``tag`` as a shipped pretrained tag; returns the folder written.
 
@@ -212,18 +218,18 @@ def export_pretrained(
     ckpt = checkpoint_dir(ws, tag, recipe)
     status = json.loads((ws.root / STATUS_NAME).read_text(encoding="utf-8"))
     full = load_checkpoint(ckpt)
-    dest = Path(dest_root or WEIGHTS_ROOT) / f"{recipe.model}-{tag}"
+    dest = Path(dest_root or WEIGHTS_ROOT) / f"{recipe.config}-{tag}"
     dest.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save_file
 
     state = tag_state_dict(full)
     save_file(state, str(dest / "model.safetensors"), metadata={"source_model_id": full.model_id})
-    shipped = load_tag_weights(recipe.model, dest)
+    shipped = load_tag_weights(recipe.config, dest)
     _, evals = _items(ws)
     kinds = ["reference", "general", "asr"]
     metrics = {split: evaluate_retrieval(shipped, items, query_kinds=kinds) for split, items in evals.items()}
     meta = {
-        "model": recipe.model,
+        "model": recipe.config,  # the key retrieval.list_pretrained() reads
         "tag": tag,
         "model_id": shipped.model_id,
         "source_model_id": full.model_id,

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adsearch.defaults import DEFAULT_PRETRAINED_TAG, DEFAULT_RETRIEVER_CONFIG, retriever_name
 from adsearch.workspace import Workspace
 
 __all__ = [
     "ANNOTATION_SOURCES",
-    "RECIPES",
     "RETRIEVER_TEXT_KINDS",
     "catalog_items",
+    "check_model_name",
     "format_metrics",
     "install_pretrained",
     "train_from_catalog",
@@ -23,18 +24,22 @@ RETRIEVER_TEXT_KINDS = ("reference", "general", "asr")  # what the retriever tra
 # Texts the catalog brings (manifest annotations, ingest's ASR), as opposed to captions our captioners generate.
 ANNOTATION_SOURCES = ("manifest", "whisper:%")
 
-# Training recipes per model config, used unless the caller overrides them, measured on the default synthetic
-# catalog (1,049 train clips, test gallery of 256 clips). With `tiny` (112x64, conv stem), 6 epochs gave test
-# reference R@1 21.9 and 12 epochs 34.8 at lr 5e-4; lr 2.5e-4 / 1e-3 / 2e-3 did no better than 5e-4 (6 epochs at
-# 144x80). `tiny-crop` with this recipe reached 23.4-30.9 across runs.
-# `tiny` from scratch (make demo --from-scratch), 2026-11-29 on the default catalog: bf16 autocast on CPU makes a
-# step ~1.9x faster at the same recall (12 epochs: reference R@1 35.5 / R@10 91.0), so the same budget now buys 24
-# epochs: R@1 45.3 / R@10 94.5 (docs/experiments.md).
-RECIPES: dict[str, dict[str, Any]] = {
-    "tiny": {"lr": 5e-4, "epochs": 24, "amp_cpu": True},
-    "tiny-meanp": {"lr": 5e-4, "epochs": 12},
-    "tiny-crop": {"lr": 5e-4, "epochs": 12},
-}
+
+def check_model_name(model: str | None) -> None:
+    """``model`` names a checkpoint folder under ``<workspace>/models``; a registered architecture name there is the
+    old meaning of ``model`` (before ``config`` named the architecture) and is refused rather than trained into a
+    folder of that name.
+
+    Raises:
+        ValueError: ``model`` is a name of ``retrieval.list_models()``.
+    """
+    from retrieval import list_models
+
+    if model is not None and model in list_models():
+        raise ValueError(
+            f"model names the checkpoint folder under models/, and {model!r} is an architecture config: "
+            f"pass config={model!r} (and model=FOLDER for the checkpoint)"
+        )
 
 
 def catalog_items(ws: Workspace, splits: Sequence[str]) -> list:
@@ -77,8 +82,8 @@ class TrainRun:
 def train_from_catalog(
     ws: Workspace,
     *,
-    model: str = "tiny",
-    name: str | None = None,
+    config: str = DEFAULT_RETRIEVER_CONFIG,
+    model: str | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -87,13 +92,21 @@ def train_from_catalog(
     device: str | None = None,
     pretrained: str | None = None,
 ) -> TrainRun:
-    """Train ``model`` on the train split, evaluate text->video on ``eval_splits``; checkpoints under models/.
+    """Train a retriever of architecture ``config`` on the train split into the checkpoint folder
+    ``models/<model>`` (default ``retriever-<config>``), evaluate text->video on ``eval_splits``.
 
+    ``epochs``, ``batch_size``, ``lr``: override the config's recipe (``retrieval.get_recipe``).
     ``pretrained``: a shipped tag (``retrieval.list_pretrained()``) to fine-tune from instead of random weights.
+
+    Raises:
+        ValueError: ``model`` names a registered architecture (pass it as ``config``), or ``config`` is unknown.
     """
     import time
 
-    from retrieval import TrainConfig, create_model, evaluate_retrieval, train_retriever
+    from retrieval import TrainConfig, create_model, evaluate_retrieval, get_recipe, train_retriever
+
+    check_model_name(model)
+    recipe = get_recipe(config)  # an unknown config fails here, before the catalog is read
 
     t0 = time.perf_counter()
     train = catalog_items(ws, ["train"])
@@ -104,14 +117,14 @@ def train_from_catalog(
         except ValueError:  # a catalog without that split (e.g. no compositional set) is evaluated without it
             continue
     given = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None}
-    overrides: dict[str, Any] = {**RECIPES.get(model, {}), **given}
+    overrides: dict[str, Any] = {**recipe, **given}
     cfg = TrainConfig(
         **overrides,
         frame_cache_dir=str(ws.root / "cache" / "frames"),
         device=device,
     )
-    net = create_model(model, pretrained=pretrained) if pretrained else create_model(model)
-    out_dir = ws.models_dir / (name or f"retriever-{model}")
+    net = create_model(config, pretrained=pretrained) if pretrained else create_model(config)
+    out_dir = ws.models_dir / (model or retriever_name(config))
     first_eval = next(iter(evals.values()), None)
     result = train_retriever(net, train, eval_items=first_eval, cfg=cfg, out_dir=out_dir, resume=resume, progress=True)
     metrics = {}
@@ -133,10 +146,14 @@ def format_metrics(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def install_pretrained(
-    ws: Workspace, *, model: str = "tiny", tag: str = "synth-v1", name: str | None = None
+    ws: Workspace,
+    *,
+    config: str = DEFAULT_RETRIEVER_CONFIG,
+    tag: str = DEFAULT_PRETRAINED_TAG,
+    model: str | None = None,
 ) -> tuple[Path, str, bool]:
-    """Write the shipped weights of ``model`` + ``tag`` as the workspace checkpoint ``models/<name>`` (default
-    ``retriever-<model>``), the folder every other command reads; an up-to-date copy is kept.
+    """Write the shipped weights of ``config`` + ``tag`` as the workspace checkpoint ``models/<model>`` (default
+    ``retriever-<config>``), the folder every other command reads; an up-to-date copy is kept.
 
     Returns:
         ``(checkpoint folder, model id, written now)``.
@@ -149,8 +166,9 @@ def install_pretrained(
     from retrieval import create_model, read_checkpoint_meta, save_checkpoint
     from retrieval.pretrained_tags import tag_dir
 
-    expected = json.loads((tag_dir(model, tag) / "config.json").read_text(encoding="utf-8"))["model_id"]
-    out_dir = ws.models_dir / (name or f"retriever-{model}")
+    check_model_name(model)
+    expected = json.loads((tag_dir(config, tag) / "config.json").read_text(encoding="utf-8"))["model_id"]
+    out_dir = ws.models_dir / (model or retriever_name(config))
     if (out_dir / "model.safetensors").is_file():
         try:
             if read_checkpoint_meta(out_dir)["model_id"] == expected:
@@ -159,6 +177,6 @@ def install_pretrained(
             pass
         if (out_dir / "train_state.pt").is_file():
             raise ValueError(f"{out_dir} holds a training run; remove it or give another name to install {tag}")
-    model_id = save_checkpoint(create_model(model, pretrained=tag), out_dir)
-    (out_dir / "PRETRAINED").write_text(f"{model}:{tag}\n", encoding="utf-8")
+    model_id = save_checkpoint(create_model(config, pretrained=tag), out_dir)
+    (out_dir / "PRETRAINED").write_text(f"{config}:{tag}\n", encoding="utf-8")
     return out_dir, model_id, True

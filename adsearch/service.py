@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adsearch.defaults import DEFAULT_K, DEFAULT_RETRIEVER
 from adsearch.workspace import Workspace
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "retriever-tiny"
 VISUAL_CHANNELS = ("visual",)  # what a Searcher without channel support searches
 
 
@@ -162,7 +162,7 @@ class SearchService:
         self,
         ws: Workspace,
         *,
-        model: str = DEFAULT_MODEL,
+        model: str = DEFAULT_RETRIEVER,
         searcher_factory: Callable[[], Any] | None = None,
         ingest_roots: Sequence[str | Path] | None = None,
         limits: Limits | None = None,
@@ -333,7 +333,7 @@ class SearchService:
         self,
         query: Any,
         *,
-        k: Any = 10,
+        k: Any = DEFAULT_K,
         offset: Any = 0,
         filters: Any = None,
         channels: Any = None,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from adsearch.defaults import captioner_name
 from adsearch.workspace import Workspace
 
 __all__ = [
@@ -69,7 +70,7 @@ def missing_text_message(text_type: str, split: str) -> str:
 def _current_captioner_id(ws: Workspace, text_type: str) -> str | None:
     # The model id recorded in models/captioner-<type>/config.json (what `adsearch caption` writes as the source).
     try:
-        return json.loads((ws.models_dir / f"captioner-{text_type}" / "config.json").read_text()).get("model_id")
+        return json.loads((ws.models_dir / captioner_name(text_type) / "config.json").read_text()).get("model_id")
     except (OSError, ValueError):
         return None
 

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adsearch.defaults import DEFAULT_RETRIEVER
 from benchmarks._report import Column, markdown_table, write_report
 
 __all__ = ["ABLATIONS", "main", "score_captions"]
@@ -142,7 +143,7 @@ def _ablation(ws: Any, split: str, items: Sequence[Any], args: argparse.Namespac
         name = f"captioner-ablation-{variant}"
         resume = (captioner_dir(ws, "fine", name) / "config.json").is_file()
         run = train_captioner_from_catalog(
-            ws, kind="fine", name=name, epochs=args.ablation_epochs, resume=resume, **switches
+            ws, kind="fine", model=name, epochs=args.ablation_epochs, resume=resume, **switches
         )
         net = load_trained_captioner(ws, "fine", name)
         predictions: dict[int, str] = {}
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--samples", type=int, default=None, help="sampled descriptions reranked per clip (default: each model's)"
     )
     p.add_argument("--batch-size", type=int, default=16, help="clips per generation batch (default %(default)s)")
-    p.add_argument("--retriever", default="retriever-tiny", help="retriever for the check (default %(default)s)")
+    p.add_argument("--retriever", default=DEFAULT_RETRIEVER, help="retriever for the check (default %(default)s)")
     p.add_argument("--no-retrieval", action="store_true", help="skip the retrieval check")
     p.add_argument(
         "--judge",

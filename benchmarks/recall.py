@@ -1,6 +1,6 @@
 """Text-to-video recall on a catalog split: the paper's Table 8 (general captions vs fine-grained descriptions).
 
-    python -m benchmarks.recall --workspace workspace [--split test] [--exact] [--model retriever-tiny]
+    python -m benchmarks.recall --workspace workspace [--split test] [--exact] [--model retriever-tiny] [--reuse]
 
 Gallery = the clips of ``--split``. Each gallery clip gives one query per text type: the general caption of the
 general captioner, the fine-grained description of the SVAD-VLM captioner, the catalog's reference description
@@ -15,12 +15,16 @@ whose queries repeat (general captions shared by several clips) it prints that r
 model reaches when identical queries must share one ranking (:func:`shared_text_ceiling`). Beside the table it
 scores the catalog's user-style queries (``benchmarks.user_queries``: short, partial, held-out wording, every
 satisfying clip an answer) on the split and on the whole catalog. Writes ``recall.json``, ``recall.md`` and
-``recall_at_k.png`` (R@K, K = 1..kmax, per text type) under ``--out`` (default ``<workspace>/bench``).
+``recall_at_k.png`` (R@K, K = 1..kmax, per text type) under ``--out`` (default ``<workspace>/bench``). The result
+records what it depends on (``recall_inputs``: the retriever, the published index version, the captioners, the
+options); ``--reuse`` prints the saved table instead of running again when none of them changed (``adsearch demo``
+runs the benchmark that way).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -32,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from adsearch.defaults import DEFAULT_RETRIEVER, captioner_name
 from adsearch.workspace import Workspace
 from benchmarks._recall_data import (
     LABEL_FIELDS,
@@ -45,7 +50,15 @@ from benchmarks._report import markdown_table, write_report
 from benchmarks.user_queries import evaluate_user_queries
 from retrieval.metrics import dual_softmax, mean_rank, median_rank, ranks_from_similarity, recall_at_k, recall_curve
 
-__all__ = ["PAPER_TABLE8", "format_report", "main", "plot_recall", "run_recall", "shared_text_ceiling"]
+__all__ = [
+    "PAPER_TABLE8",
+    "format_report",
+    "main",
+    "plot_recall",
+    "recall_inputs",
+    "run_recall",
+    "shared_text_ceiling",
+]
 
 # The paper's Table 8 (text-to-video retrieval on SVAD's test set), printed as a labelled reference row.
 PAPER_TABLE8 = (
@@ -191,7 +204,7 @@ def run_recall(
     *,
     split: str = "test",
     comp_split: str | None = "test_comp",
-    model: str = "retriever-tiny",
+    model: str = DEFAULT_RETRIEVER,
     exact: bool = False,
     kmax: int = 50,
     temperature: float = 100.0,
@@ -419,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="test_comp",
         help="compositional split reported as extra rows when the catalog has it; '' to skip (default test_comp)",
     )
-    p.add_argument("--model", default="retriever-tiny", help="retriever under <workspace>/models (default %(default)s)")
+    p.add_argument(
+        "--model", default=DEFAULT_RETRIEVER, help="retriever under <workspace>/models (default %(default)s)"
+    )
     p.add_argument(
         "--exact",
         action="store_true",
@@ -435,15 +450,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="clips per forward pass with --exact (default 32)")
     p.add_argument("--out", default=None, help="output folder (default <workspace>/bench)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="print the saved recall.md instead of running when nothing it depends on changed (recall_inputs)",
+    )
     return p
+
+
+def recall_inputs(ws: Workspace, model: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What a recall result depends on: the retriever's model id, the published index version, the captioners that
+    wrote the queries (their model ids) and the benchmark's options. JSON-ready."""
+    from indexer.versions import active_version
+    from retrieval import read_checkpoint_meta
+
+    model_id = read_checkpoint_meta(ws.models_dir / model)["model_id"]
+    captioners = {}
+    for kind in ("fine", "general"):
+        cfg = ws.models_dir / captioner_name(kind) / "config.json"
+        captioners[kind] = json.loads(cfg.read_text(encoding="utf-8")).get("model_id") if cfg.is_file() else None
+    version = active_version(ws.indexes_dir, model_id)
+    return {"model_id": model_id, "version": version, "captioners": captioners, "options": options}
+
+
+def _saved_table(out: Path, inputs: dict[str, Any]) -> str | None:
+    """The saved ``recall.md`` when ``recall.json`` beside it was computed from ``inputs``."""
+    saved_json, saved_md = out / "recall.json", out / "recall.md"
+    if not (saved_json.is_file() and saved_md.is_file()):
+        return None
+    try:
+        saved = json.loads(saved_json.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    return saved_md.read_text(encoding="utf-8") if saved.get("inputs") == inputs else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables and write recall.json / recall.md / recall_at_k.png."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the workspace; never wait on the hub
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("media.progress").setLevel(logging.INFO)  # progress lines when stderr is not a terminal
     ws = Workspace.resolve(args.workspace)
+    out = Path(args.out) if args.out else ws.bench_dir
+    options = {
+        "split": args.split,
+        "comp_split": args.comp_split or None,
+        "exact": args.exact,
+        "kmax": args.kmax,
+        "temperature": args.dsl_temperature,
+    }
     try:
+        saved = _saved_table(out, recall_inputs(ws, args.model, options)) if args.reuse else None
+        if saved is not None:
+            print(f"nothing changed since {out / 'recall.md'} was computed; its table:\n")
+            print(saved)
+            return 0
         result = run_recall(
             ws,
             split=args.split,
@@ -455,10 +517,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size,
             progress=not args.no_progress,
         )
+        result["inputs"] = recall_inputs(ws, args.model, options)
     except (FileNotFoundError, ValueError) as e:
         print(f"benchmarks.recall: error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else ws.bench_dir
     table = format_report(result)
     json_path, md_path = write_report(out, "recall", result, table)
     png = plot_recall(result, out / "recall_at_k.png")

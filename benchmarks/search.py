@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from adsearch.defaults import DEFAULT_RETRIEVER
 from adsearch.workspace import Workspace
 from benchmarks._report import markdown_table, write_report
 
@@ -265,7 +266,7 @@ def _figures(ranks: Sequence[float]) -> dict[str, float]:
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
-def bench_inputs(ws: Workspace, model: str = "retriever-tiny") -> dict[str, Any]:
+def bench_inputs(ws: Workspace, model: str = DEFAULT_RETRIEVER) -> dict[str, Any]:
     """What the benchmark's result depends on: the retriever, the published video and text index versions and the
     query files (digests), so a caller can reuse a saved result when none changed."""
     from indexer.channels import TEXT_CHANNELS
@@ -294,7 +295,7 @@ def bench_inputs(ws: Workspace, model: str = "retriever-tiny") -> dict[str, Any]
 def run_search(
     ws: Workspace,
     *,
-    model: str = "retriever-tiny",
+    model: str = DEFAULT_RETRIEVER,
     split: str = "test",
     sets: Sequence[str] = SETS,
     searcher: Any = None,
@@ -619,7 +620,7 @@ def write_outputs(ws_or_dir: Workspace | Path, result: dict[str, Any]) -> tuple[
     return table, [json_path, md_path, png]
 
 
-def run_or_reuse(ws: Workspace, *, model: str = "retriever-tiny", progress: bool = True) -> tuple[str, bool]:
+def run_or_reuse(ws: Workspace, *, model: str = DEFAULT_RETRIEVER, progress: bool = True) -> tuple[str, bool]:
     """The benchmark's markdown, reusing ``<workspace>/bench/search.json`` when nothing it depends on changed
     (``bench_inputs``), else running it and writing its files; returns (markdown, reused)."""
     inputs = bench_inputs(ws, model)
@@ -646,17 +647,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", default=None, help="workspace folder (default: $ADSEARCH_HOME or ./workspace)")
     p.add_argument("--split", default="test", help="split scored beside the whole catalog (default test)")
     p.add_argument("--sets", default=",".join(SETS), help=f"query sets, comma-separated (default {','.join(SETS)})")
-    p.add_argument("--model", default="retriever-tiny", help="retriever under <workspace>/models (default %(default)s)")
+    p.add_argument(
+        "--model", default=DEFAULT_RETRIEVER, help="retriever under <workspace>/models (default %(default)s)"
+    )
     p.add_argument("--out", default=None, help="output folder (default <workspace>/bench)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="default split, sets and out only: print the saved search.md instead of running when nothing it depends "
+        "on changed (bench_inputs)",
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables and write search.json / search.md / search_recall.png."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the workspace; never wait on the hub
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("media.progress").setLevel(logging.INFO)  # progress lines when stderr is not a terminal
     ws = Workspace.resolve(args.workspace)
+    if args.reuse:  # what `adsearch demo` runs
+        if (args.split, args.sets, args.out) != (parser.get_default("split"), parser.get_default("sets"), None):
+            parser.error("--reuse works with the default --split, --sets and --out")
+        try:
+            table, reused = run_or_reuse(ws, model=args.model, progress=not args.no_progress)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"benchmarks.search: error: {e}", file=sys.stderr)
+            return 2
+        print(
+            f"nothing changed since {ws.bench_dir / 'search.md'} was computed; its tables:\n" if reused else "", end=""
+        )
+        print(table)
+        if not reused:
+            print(f"\nwrote {ws.bench_dir}/search.json, search.md, search_recall.png")
+        return 0
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     try:
         result = run_search(ws, model=args.model, split=args.split, sets=sets, progress=not args.no_progress)

@@ -7,7 +7,8 @@ a *ranker* named ``<channel>.lexical`` / ``<channel>.dense``; the visual channel
 
 The manifest's ``reference`` descriptions and ``keywords`` are benchmark ground truth: no channel indexes them.
 
-This module imports nothing heavy: the search API and the CLI read it at start.
+This module imports nothing heavy: the search API and the CLI read it at start. It also holds ``DEFAULT_K``, the
+hits per query when a caller gives no ``k`` (``Searcher``, the CLI, the API, the client and the app import it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 __all__ = [
     "CHANNELS",
     "CHANNEL_KINDS",
+    "DEFAULT_K",
     "DESCRIPTION",
     "NEVER_INDEXED",
     "SPEECH",
@@ -46,6 +48,7 @@ CHANNEL_KINDS: dict[str, tuple[str, ...]] = {  # catalog ``texts.kind`` values i
     TEXT: ("ocr",),
 }
 NEVER_INDEXED = ("reference", "keywords")  # ground truth of benchmarks; asserted absent by the tests
+DEFAULT_K = 10  # hits per query when the caller gives no k (indexer.search.MAX_K bounds it)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 _PHRASE_END = re.compile(r"(?<=[,:])\s+")

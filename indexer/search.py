@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 
 from indexer.catalog_snapshot import CatalogSnapshot
-from indexer.channels import CHANNELS, TEXT_CHANNELS, VISUAL, ChannelError, Snippet, parse_channels
+from indexer.channels import CHANNELS, DEFAULT_K, TEXT_CHANNELS, VISUAL, ChannelError, Snippet, parse_channels
 from indexer.fusion import DEFAULT_FUSION, Ranking, explain_hits, fuse, fusion_depth
 from indexer.versions import LiveIndex
 
@@ -343,7 +343,9 @@ class Searcher:
         return out
 
     # --- search ------------------------------------------------------------------------------------------------
-    def search_vectors(self, vectors: np.ndarray, k: int = 10, filters: Filters | None = None) -> list[list[Hit]]:
+    def search_vectors(
+        self, vectors: np.ndarray, k: int = DEFAULT_K, filters: Filters | None = None
+    ) -> list[list[Hit]]:
         """Hits for query vectors (Q, D) of this model; a filter that matches nothing gives empty lists.
 
         Raises:
@@ -365,7 +367,9 @@ class Searcher:
         scores, ids = self._live.search(vectors, k, allowed_ids=allowed)
         return self._hits(cur, scores, ids)
 
-    def search_batch(self, queries: Sequence[str], k: int = 10, filters: Filters | None = None) -> list[list[Hit]]:
+    def search_batch(
+        self, queries: Sequence[str], k: int = DEFAULT_K, filters: Filters | None = None
+    ) -> list[list[Hit]]:
         """Hits for several text queries (one encoder call).
 
         Raises:
@@ -421,7 +425,7 @@ class Searcher:
     def search(
         self,
         query: str,
-        k: int = 10,
+        k: int = DEFAULT_K,
         filters: Filters | None = None,
         channels: str | Sequence[str] | None = None,
         *,

@@ -56,7 +56,7 @@ def build_search_workspace(root: Path) -> Workspace:
     opts = IngestOptions(thumbs_dir=ws.thumbs_dir, thumbs_relative_to=ws.root, asr=False, workers=1)
     with open_catalog(ws.catalog_path) as cat:
         ingest(synth.manifest_path, cat, opts=opts)
-    train_from_catalog(ws, model="tiny", epochs=1, batch_size=8, eval_splits=())
+    train_from_catalog(ws, config="tiny", epochs=1, batch_size=8, eval_splits=())
     write_stand_in_captions(ws)
     build_index(ws)
     done.touch()

@@ -95,9 +95,9 @@ def test_user_errors_name_the_command_to_run(
     trained: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws, _ = trained
-    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--name", "nope"]) == 2
+    assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--model", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "run `adsearch train-captioner --kind fine --name nope` first" in err and "Traceback" not in err
+    assert "run `adsearch train-captioner --kind fine --model nope` first" in err and "Traceback" not in err
     assert main(["--workspace", str(ws), "train-captioner", "--kind", "fine", "--retriever", "nope"]) == 2
     assert "run `adsearch train-retriever` first" in capsys.readouterr().err
     assert main(["--workspace", str(ws), "caption", "--kind", "fine", "--beams", "0"]) == 2

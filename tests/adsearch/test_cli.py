@@ -69,7 +69,7 @@ def test_train_retriever_writes_a_checkpoint_and_a_table(
     ingested: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     workspace, _ = ingested
-    args = ["--workspace", str(workspace), "train-retriever", "--epochs", "1", "--batch-size", "8", "--name", "t"]
+    args = ["--workspace", str(workspace), "train-retriever", "--epochs", "1", "--batch-size", "8", "--model", "t"]
     assert main(args) == 0
     out = capsys.readouterr().out
     ckpt = Workspace(workspace).models_dir / "t"
@@ -78,6 +78,48 @@ def test_train_retriever_writes_a_checkpoint_and_a_table(
     assert {r.split("|")[2].strip() for r in rows} == {"reference", "general", "asr"}, out
     assert main([*args, "--resume"]) == 0, "a finished run resumes as a no-op"
     assert main(args) == 2 and "already holds a training run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train-retriever", "--model", "tiny"], "'tiny' is an architecture config: use --config tiny"),
+        (["train-retriever", "--model", "tiny-meanp"], "use --config tiny-meanp (and --model FOLDER"),
+        (["train-retriever", "--name", "t"], "--name was renamed: use --model FOLDER"),
+        (["train-captioner", "--kind", "fine", "--model", "tiny-fine"], "use --config tiny-fine"),
+        (["train-captioner", "--kind", "fine", "--name", "c"], "--name was renamed: use --model FOLDER"),
+        (["caption", "--kind", "fine", "--name", "c"], "--name was renamed: use --model"),
+    ],
+)
+def test_old_spellings_of_config_and_checkpoint_options_fail_naming_the_option_to_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """--config names an architecture, --model a checkpoint folder, in every command; train-retriever's and
+    train-captioner's --model used to name the architecture (and --name the folder)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--workspace", str(tmp_path), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "usage:" in err, err
+    assert not (tmp_path / "models").exists(), "nothing was trained"
+
+
+def test_train_retriever_checks_the_config_before_reading_the_catalog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--workspace", str(tmp_path), "train-retriever", "--config", "nope", "--model", "mine"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown retriever config 'nope'; registered configs: [" in err and "tiny" in err
+    assert main(["--workspace", str(tmp_path), "train-captioner", "--kind", "fine", "--config", "nope"]) == 2
+    assert "unknown captioner config 'nope'" in capsys.readouterr().err
+
+
+def test_help_names_config_and_model_options(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["train-retriever"], ["train-captioner"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        out = capsys.readouterr().out
+        assert "--config" in out and "--model" in out and "--name" not in out, out
 
 
 def _leaf_commands(parser, path=()):
