@@ -1,21 +1,121 @@
-"""Embed clips with the retriever's video tower into a ``VectorStore``: the runner with frames -> vectors -> shards."""
+"""Embed clips with the retriever's video tower into a ``VectorStore``: the embed stage (frames -> vectors ->
+shards), run by the local runner or by Ray Data (``indexer.stage``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexer.runner import RunSummary, run_clips
+from indexer.runner import RunSummary
+from indexer.stage import ClipStage, RayOptions, run_stage
 from indexer.vectors import VectorStore
 from retrieval import ClipDataset, ClipItem, VideoTextRetriever, encode_clips
 from retrieval.dataset import FrameLoader
 
-__all__ = ["embed_clips"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["CheckpointEncoder", "FrameReader", "VideoEncoder", "embed_clips", "embed_stage"]
+
+
+@dataclass(frozen=True)
+class FrameReader:
+    """The embed stage's reader: ``n_frames`` frames sampled at equal intervals over a clip, at ``image_size``
+    (``ClipDataset.load_frames``: ``media.sample_frames`` by default, shape-checked), uint8 (T, H, W, 3)."""
+
+    n_frames: int
+    image_size: int | tuple[int, int]
+    frame_loader: FrameLoader | None = None
+
+    def __call__(self, item: ClipItem) -> np.ndarray:
+        dataset = ClipDataset(
+            [item], n_frames=self.n_frames, image_size=self.image_size, frame_loader=self.frame_loader
+        )
+        return dataset.load_frames(0)
+
+
+class VideoEncoder:
+    """The embed stage's mapper: ``retrieval.encode_clips`` on a batch of frames (the video tower, eval mode,
+    L2-normalised), float32 (B, D), on the device the model is on."""
+
+    def __init__(self, model: VideoTextRetriever) -> None:
+        self.model = model
+
+    def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
+        _, vectors = encode_clips(self.model, list(enumerate(frames)), batch_size=len(frames))
+        return vectors
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A loader of a model already in memory (the local runner; pickled whole if sent to Ray)."""
+
+    model: VideoTextRetriever
+
+    def __call__(self) -> VideoEncoder:
+        return VideoEncoder(self.model)
+
+
+@dataclass(frozen=True)
+class CheckpointEncoder:
+    """A loader that reads the retriever checkpoint folder ``path`` where it runs (CUDA when present, else CPU) and
+    checks that it is still ``model_id``: what a Ray actor receives instead of the weights.
+
+    Raises (when called):
+        ValueError: the checkpoint's weights are not ``model_id`` (retrained since the run started).
+    """
+
+    path: str
+    model_id: str
+
+    def __call__(self) -> VideoEncoder:
+        import torch
+
+        from retrieval import load_checkpoint
+
+        model = load_checkpoint(self.path, map_location="cuda" if torch.cuda.is_available() else "cpu")
+        if model.model_id != self.model_id:
+            raise ValueError(f"{self.path} holds {model.model_id}, not {self.model_id}: it changed during the run")
+        return VideoEncoder(model)
+
+
+def _vector_columns(vectors: Sequence[np.ndarray]) -> dict[str, pa.Array]:
+    import pyarrow as pa
+
+    flat = np.asarray(vectors, dtype=np.float32)
+    return {"vector": pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])}
+
+
+def _vectors_of(table: pa.Table) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=np.float32) for v in table.column("vector").to_numpy(zero_copy_only=False)]
+
+
+def embed_stage(model: VideoTextRetriever | str | Path, *, frame_loader: FrameLoader | None = None) -> ClipStage:
+    """The embed stage of ``model``: a loaded retriever, or its checkpoint folder (loaded where the stage's model
+    runs: in this process by the local runner, in each actor under Ray; only ``config.json`` is read here)."""
+    if isinstance(model, VideoTextRetriever):
+        vision, model_id, load = model.config.vision, model.model_id, _Loaded(model)
+    else:
+        from retrieval import config_from_dict, read_checkpoint_meta
+
+        meta = read_checkpoint_meta(model)
+        vision, model_id = config_from_dict(meta["config"]).vision, meta["model_id"]
+        load = CheckpointEncoder(str(model), model_id)
+    return ClipStage(
+        desc=f"embed {model_id}",
+        read=FrameReader(vision.num_frames, vision.image_size, frame_loader),
+        load=load,
+        to_columns=_vector_columns,
+        from_columns=_vectors_of,
+    )
 
 
 def embed_clips(
-    model: VideoTextRetriever,
+    model: VideoTextRetriever | str | Path,
     items: Sequence[ClipItem],
     store: VectorStore,
     *,
@@ -25,54 +125,44 @@ def embed_clips(
     frame_loader: FrameLoader | None = None,
     on_failure: Callable[[ClipItem, str], None] | None = None,
     progress: bool = False,
+    ray: RayOptions | None = None,
 ) -> RunSummary:
     """Embed the clips of ``items`` that ``store`` does not hold yet, one shard per batch.
 
-    Reader: the model's ``num_frames`` frames sampled at equal intervals over the clip, at its image size
-    (``ClipDataset.load_frames``: ``media.sample_frames`` by default, shape-checked), decoded in ``workers`` threads.
-    Mapper: ``retrieval.encode_clips`` (the video tower, eval mode, L2-normalised). Writer: ``store.append``.
-    Clips already in the store are skipped, so a killed run continues where it stopped; a clip that cannot be
-    decoded fails alone (``on_failure`` and the summary) and is tried again by the next run.
+    Reader: ``FrameReader`` (decoded in ``workers`` threads, or in Ray CPU tasks). Mapper: ``VideoEncoder``.
+    Writer: ``store.append``, in this process. Clips already in the store are skipped, so a killed run continues
+    where it stopped; a clip that cannot be decoded fails alone (``on_failure`` and the summary) and is tried again
+    by the next run.
 
     Args:
-        model: The retriever; its model id must be the one ``store`` is named for (the caller's responsibility).
+        model: The retriever, or its checkpoint folder; its model id must be the one ``store`` is named for (the
+            caller's responsibility).
         items: Clips to embed.
         store: Where the vectors go.
         batch_size: Clips per forward pass and per shard.
-        workers: Decoding threads.
-        prefetch: Batches decoded ahead of the model.
+        workers: Decoding threads (local runner).
+        prefetch: Batches decoded ahead of the model (local runner).
         frame_loader: Replaces ``media.sample_frames`` (same signature).
         on_failure: Called with (clip, error) for each clip that failed.
         progress: Show a progress bar.
+        ray: Run on Ray Data (``indexer.ray_engine``) instead of the local runner.
 
     Returns:
-        The runner's summary (done, skipped, failed, seconds, failures).
+        The run's summary (done, skipped, failed, seconds, failures).
     """
-    vision = model.config.vision
-    dataset = ClipDataset(items, n_frames=vision.num_frames, image_size=vision.image_size, frame_loader=frame_loader)
-    position = {item.clip_id: i for i, item in enumerate(dataset.items)}
-
-    def read(item: ClipItem) -> np.ndarray:
-        return dataset.load_frames(position[item.clip_id])
-
-    def map_batch(frames: list[np.ndarray]) -> np.ndarray:
-        _, vectors = encode_clips(model, list(enumerate(frames)), batch_size=len(frames))
-        return vectors
 
     def write(batch: list[ClipItem], vectors: Sequence[np.ndarray]) -> None:
         store.append(np.array([c.clip_id for c in batch], dtype=np.int64), np.asarray(vectors))
 
-    return run_clips(
+    return run_stage(
+        embed_stage(model, frame_loader=frame_loader),
         items,
-        key=lambda c: c.clip_id,
         done=set(store.ids().tolist()),
-        read=read,
-        map_batch=map_batch,
         write=write,
         on_failure=on_failure,
         batch_size=batch_size,
         prefetch=prefetch,
         workers=workers,
         progress=progress,
-        desc=f"embed {store.model_id}",
+        ray=ray,
     )

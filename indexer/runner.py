@@ -27,11 +27,11 @@ from collections import deque
 from collections.abc import Callable, Container, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from media.progress import progress_bar
 
-__all__ = ["ModelError", "RunSummary", "run_clips"]
+__all__ = ["MAX_MAP_FAILURES", "FailureRules", "ModelError", "RunSummary", "error_text", "run_clips"]
 
 _log = logging.getLogger(__name__)
 
@@ -85,9 +85,88 @@ class ModelError(RuntimeError):
         self.summary = summary
 
 
-def _error_text(e: BaseException) -> str:
+def error_text(e: BaseException) -> str:
+    """How a failure is recorded: the exception's type and the first line of its message."""
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class FailureRules(Generic[T]):
+    """The failure rules of a run, shared by every engine (this module's ``run_clips``, ``indexer.ray_engine``):
+    an item fails alone (counted, listed, logged, ``on_failure``); a batch whose model call raised is decided by
+    the batches that follow (see the module docstring).
+
+    Args:
+        summary: The run's summary, updated in place.
+        key: The item's id.
+        on_failure: Called with (item, error text) for each failed item.
+        max_map_failures: Batches in a row whose model call raised before the run stops with ``ModelError``.
+    """
+
+    def __init__(
+        self,
+        summary: RunSummary,
+        key: Callable[[T], int],
+        on_failure: Callable[[T, str], None] | None = None,
+        max_map_failures: int = MAX_MAP_FAILURES,
+    ) -> None:
+        self.summary = summary
+        self.key = key
+        self.on_failure = on_failure
+        self.max_map_failures = max_map_failures
+        # batches whose model call raised since the last one that mapped: (items, error text, exception or None)
+        self._map_failed: list[tuple[list[T], str, BaseException | None]] = []
+
+    def item_failed(self, item: T, error: str) -> None:
+        """One item failed (its read raised, or its batch's model call when a later batch mapped)."""
+        s = self.summary
+        s.failed += 1
+        if len(s.failures) < _MAX_FAILURES_KEPT:
+            s.failures.append((self.key(item), error))
+        _log.warning("%s: item %s failed: %s", s.desc or "run", self.key(item), error)
+        if self.on_failure is not None:
+            self.on_failure(item, error)
+
+    def batch_failed(self, items: list[T], error: str, exc: BaseException | None = None, *, more: bool = True) -> None:
+        """The model call of a batch raised (``error``: ``error_text`` of it; ``exc`` when it is at hand).
+
+        Raises:
+            ModelError: the ``max_map_failures``-th batch in a row.
+        """
+        self._map_failed.append((items, error, exc))
+        _log.warning("%s: the model failed on a batch of %d: %s", self.summary.desc or "run", len(items), error)
+        if len(self._map_failed) >= self.max_map_failures:
+            self._raise(every=self.summary.done == 0 and not more)
+
+    def batch_mapped(self) -> None:
+        """A batch mapped: the model works, so the failed batches' items fail alone."""
+        for items, error, _ in self._map_failed:
+            for item in items:
+                self.item_failed(item, error)
+        self._map_failed.clear()
+
+    def finish(self) -> None:
+        """The end of the run.
+
+        Raises:
+            ModelError: batches failed and not one mapped.
+        """
+        if self._map_failed:
+            if self.summary.done == 0:  # not one batch mapped: the model, not the items
+                self._raise(every=True)
+            self.batch_mapped()
+
+    def _raise(self, *, every: bool) -> None:
+        s = self.summary
+        _, error, exc = self._map_failed[-1]
+        n_items = sum(len(b) for b, _, _ in self._map_failed)
+        scope = "every batch of the run" if every else f"{len(self._map_failed)} batches in a row"
+        raise ModelError(
+            f"{s.desc or 'run'}: the model failed on {scope} ({n_items} items): {error}. "
+            f"{s.done} items were written before; those of the failed batches are not marked failed, "
+            "so the next run tries them again",
+            s,
+        ) from exc
 
 
 def _batches(items: list[T], size: int) -> Iterator[list[T]]:
@@ -147,34 +226,8 @@ def run_clips(
     pending = [item for item in items if key(item) not in done]
     summary = RunSummary(skipped=len(items) - len(pending), desc=desc)
 
-    def fail(item: T, error: str) -> None:
-        summary.failed += 1
-        if len(summary.failures) < _MAX_FAILURES_KEPT:
-            summary.failures.append((key(item), error))
-        _log.warning("%s: item %s failed: %s", desc or "run", key(item), error)
-        if on_failure is not None:
-            on_failure(item, error)
-
-    # Batches whose map_batch raised since the last one that mapped: failed items if the model works on a later
-    # batch, a ModelError if it never does.
-    map_failed: list[tuple[list[T], BaseException]] = []
-
-    def model_error(e: BaseException) -> ModelError:
-        n_items = sum(len(b) for b, _ in map_failed)
-        every = summary.done == 0 and not in_flight  # no batch mapped, none left
-        scope = "every batch of the run" if every else f"{len(map_failed)} batches in a row"
-        return ModelError(
-            f"{desc or 'run'}: the model failed on {scope} ({n_items} items): {_error_text(e)}. "
-            f"{summary.done} items were written before; those of the failed batches are not marked failed, "
-            "so the next run tries them again",
-            summary,
-        )
-
-    def flush_map_failures() -> None:  # the model works: the failed batches' items fail alone
-        for failed_items, e in map_failed:
-            for item in failed_items:
-                fail(item, _error_text(e))
-        map_failed.clear()
+    rules = FailureRules(summary, key, on_failure, max_map_failures)
+    fail = rules.item_failed
 
     in_flight: deque[tuple[list[T], list[Future]]] = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run-clips-read")
@@ -200,7 +253,7 @@ def run_clips(
                     inputs.append(fut.result())
                     ok_items.append(item)
                 except Exception as e:  # one unreadable item fails alone
-                    fail(item, _error_text(e))
+                    fail(item, error_text(e))
             summary.wait_s += time.perf_counter() - t_wait
             if ok_items:
                 t_map = time.perf_counter()
@@ -208,13 +261,10 @@ def run_clips(
                     outputs = map_batch(inputs)
                 except Exception as e:  # the model failed on this batch: decided by the batches that follow
                     outputs = None
-                    map_failed.append((ok_items, e))
-                    _log.warning("%s: the model failed on a batch of %d: %s", desc or "run", len(ok_items), e)
-                    if len(map_failed) >= max_map_failures:
-                        raise model_error(e) from e
+                    rules.batch_failed(ok_items, error_text(e), e, more=bool(in_flight))
                 summary.map_s += time.perf_counter() - t_map
                 if outputs is not None:
-                    flush_map_failures()
+                    rules.batch_mapped()
                     if len(outputs) != len(ok_items):
                         raise ValueError(f"map_batch returned {len(outputs)} outputs for {len(ok_items)} inputs")
                     t_write = time.perf_counter()
@@ -224,10 +274,7 @@ def run_clips(
             if summary.failed:
                 bar.set_postfix(failed=summary.failed, refresh=False)
             bar.update(len(batch))
-        if map_failed:
-            if summary.done == 0:  # not one batch mapped: the model, not the items
-                raise model_error(map_failed[-1][1]) from map_failed[-1][1]
-            flush_map_failures()
+        rules.finish()
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)  # an interrupted run does not leave readers behind
