@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from adsearch.defaults import DEFAULT_K, DEFAULT_RETRIEVER
+from adsearch.engines import add_engine_args
 from adsearch.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         catalogs=args.catalog,
         batch_size=args.batch_size,
         workers=args.workers,
+        engine=args.engine,
+        ray_address=args.ray_address,
     )
     _print_failures(summary.failures, summary.failed)
     print(summary.line())
@@ -83,7 +86,14 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 def cmd_index_add(args: argparse.Namespace) -> int:
     from adsearch.index import add_catalogs
 
-    summary, result = add_catalogs(_ws(args), model=args.model, batch_size=args.batch_size, workers=args.workers)
+    summary, result = add_catalogs(
+        _ws(args),
+        model=args.model,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        engine=args.engine,
+        ray_address=args.ray_address,
+    )
     _print_failures(summary.failures, summary.failed)
     print(summary.line())
     print(result.line())
@@ -186,6 +196,7 @@ def _model_arg(p: argparse.ArgumentParser) -> None:
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass and shard (default %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default %(default)s)")
+    add_engine_args(p)  # --engine local|ray, --ray-address
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

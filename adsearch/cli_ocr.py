@@ -5,17 +5,35 @@ from __future__ import annotations
 import argparse
 import sys
 
+from adsearch.engines import add_engine_args
 from adsearch.workspace import Workspace
 
 __all__ = ["add_commands", "ocr_after_ingest"]
 
 
-def _run(ws: Workspace, *, frames: int | None = None, threads: int = 2, batch_size: int = 16, overwrite: bool = False):
+def _run(
+    ws: Workspace,
+    *,
+    frames: int | None = None,
+    threads: int = 2,
+    batch_size: int = 16,
+    overwrite: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
+):
     from adsearch.ocr import ocr_catalog
     from media.ocr import OcrOptions
 
     options = OcrOptions() if frames is None else OcrOptions(frames=frames)
-    summary = ocr_catalog(ws, options=options, threads=threads, batch_size=batch_size, overwrite=overwrite)
+    summary = ocr_catalog(
+        ws,
+        options=options,
+        threads=threads,
+        batch_size=batch_size,
+        overwrite=overwrite,
+        engine=engine,
+        ray_address=ray_address,
+    )
     for clip_id, error in summary.failures:
         print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
     print(summary.line())
@@ -29,6 +47,8 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         threads=args.threads,
         batch_size=args.batch_size,
         overwrite=args.overwrite,
+        engine=args.engine,
+        ray_address=args.ray_address,
     )
     return 0
 
@@ -52,4 +72,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="read clips that already have an OCR text from this engine again and replace it (default: skip them)",
     )
+    add_engine_args(o)
     o.set_defaults(func=cmd_ocr)

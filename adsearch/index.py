@@ -136,6 +136,8 @@ def embed_catalog(
     batch_size: int = 16,
     workers: int = 2,
     progress: bool = True,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> RunSummary:
     """Embed the catalog's clips (ok videos, catalogs not retired) that have no vector yet for ``model``.
 
@@ -145,22 +147,26 @@ def embed_catalog(
         splits: Only these splits (None: all).
         catalogs: Only these catalogs (None: all that are not retired).
         batch_size: Clips per forward pass and per shard.
-        workers: Decoding threads.
+        workers: Decoding threads (local engine).
         progress: Progress bar.
+        engine: "local" (this process) or "ray" (Ray Data; the actors load the checkpoint, this process does not).
+        ray_address: The Ray cluster (default: a local Ray for the run).
 
     Raises:
         FileNotFoundError: no catalog or no checkpoint.
-        ValueError: an unknown catalog.
+        ValueError: an unknown catalog or engine, or Ray not installed.
     """
+    from adsearch.engines import ray_options
     from indexer.catalog import open_catalog
     from indexer.embed import embed_clips
     from indexer.vectors import VectorStore
 
     items = _clip_items(ws, splits, catalogs)
     model_id = _model_id(ws, model)
-    net = load_retriever(ws, model)
+    ray = ray_options(ws, f"embed-{model_id}", engine=engine, address=ray_address)
+    net = load_retriever(ws, model) if ray is None else checkpoint_dir(ws, model)
     store = VectorStore(ws.vectors_dir, model_id)
-    summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress)
+    summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress, ray=ray)
     run_id = f"embed-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     with open_catalog(ws.catalog_path) as cat:
         cat.start_run(run_id, "embed", ",".join(catalogs) if catalogs else None)
@@ -168,6 +174,7 @@ def embed_catalog(
             run_id,
             {
                 "model_id": model_id,
+                "engine": engine,
                 "done": summary.done,
                 "skipped": summary.skipped,
                 "failed": summary.failed,
@@ -216,13 +223,29 @@ def build(
 
 
 def add_catalogs(
-    ws: Workspace, *, model: str = DEFAULT_RETRIEVER, batch_size: int = 16, workers: int = 2, progress: bool = True
+    ws: Workspace,
+    *,
+    model: str = DEFAULT_RETRIEVER,
+    batch_size: int = 16,
+    workers: int = 2,
+    progress: bool = True,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[RunSummary, BuildResult]:
-    """Embed clips not embedded yet, then add them to the published index (or rebuild; see ``indexer.build``)."""
+    """Embed clips not embedded yet (``engine``: see ``embed_catalog``), then add them to the published index (or
+    rebuild; see ``indexer.build``)."""
     from indexer.build import add_index_version
     from indexer.catalog import open_catalog
 
-    summary = embed_catalog(ws, model=model, batch_size=batch_size, workers=workers, progress=progress)
+    summary = embed_catalog(
+        ws,
+        model=model,
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+        engine=engine,
+        ray_address=ray_address,
+    )
     store = _store(ws, model)
     with open_catalog(ws.catalog_path) as cat:
         result = add_index_version(

@@ -14,7 +14,7 @@ from typing import Any
 
 from adsearch.workspace import Workspace
 
-__all__ = ["OcrItem", "done_clips", "ocr_catalog", "ocr_items", "run_ocr"]
+__all__ = ["OcrItem", "OcrLoader", "OcrReader", "done_clips", "ocr_catalog", "ocr_items", "ocr_stage", "run_ocr"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,42 @@ def done_clips(ws: Workspace, source: str) -> set[int]:
     return {r["clip_id"] for r in rows}
 
 
+@dataclass(frozen=True)
+class OcrReader:
+    """The OCR stage's reader: ``frames`` frames of a clip at native resolution (``media.ocr.sample_clip``)."""
+
+    frames: int
+
+    def __call__(self, item: OcrItem) -> Any:
+        from media.ocr import sample_clip
+
+        return sample_clip(item.path, item.start_s, item.end_s, self.frames)
+
+
+@dataclass(frozen=True)
+class OcrLoader:
+    """The OCR stage's model: a ``media.OcrEngine`` (``options``, ``threads`` sessions) loaded where the stage runs,
+    or ``engine`` when one is loaded already; returns its ``read_batch``."""
+
+    options: Any = None
+    threads: int = 2
+    engine: Any = None
+
+    def __call__(self) -> Callable[[list], list]:
+        from media.ocr import OcrEngine
+
+        return (self.engine or OcrEngine(self.options, threads=self.threads)).read_batch
+
+
+def ocr_stage(options: Any = None, *, threads: int = 2, engine: Any = None) -> Any:
+    """The OCR stage (``indexer.stage.ClipStage``): ``OcrReader`` then ``OcrLoader``, for either engine."""
+    from indexer.stage import ClipStage
+    from media.ocr import OcrOptions
+
+    options = engine.options if engine is not None else (options or OcrOptions())
+    return ClipStage(desc="ocr", read=OcrReader(options.frames), load=OcrLoader(options, threads, engine))
+
+
 def run_ocr(
     engine: Any,
     items: Sequence[OcrItem],
@@ -63,29 +99,24 @@ def run_ocr(
     batch_size: int = 16,
     workers: int = 2,
     progress: bool = True,
+    ray: Any = None,
 ) -> Any:
-    """Read ``items`` with ``engine`` (a ``media.OcrEngine``) through ``indexer.runner.run_clips``: frames are
-    decoded in ``workers`` reader threads, clips of a batch are read on the engine's parallel sessions and each
-    batch is handed to ``write(items, [ClipOcr, ...])``.
+    """Read ``items`` with ``engine`` (a ``media.OcrEngine``, or an ``OcrLoader`` that loads one where the stage
+    runs) through ``indexer.stage.run_stage``: frames are decoded in ``workers`` reader threads (or Ray tasks when
+    ``ray``, an ``indexer.stage.RayOptions``, is given), clips of a batch are read on the engine's parallel sessions
+    and each batch is handed to ``write(items, [ClipOcr, ...])``.
 
     Returns:
-        The runner's ``RunSummary``.
+        The run's ``RunSummary``.
     """
-    from indexer.runner import run_clips
-    from media.ocr import sample_clip
+    from indexer.stage import run_stage
 
-    n = engine.options.frames
-    return run_clips(
-        items,
-        key=lambda it: it.clip_id,
-        done=done,
-        read=lambda it: sample_clip(it.path, it.start_s, it.end_s, n),
-        map_batch=engine.read_batch,
-        write=write,
-        batch_size=batch_size,
-        workers=workers,
-        progress=progress,
-        desc="ocr",
+    if ray is not None or isinstance(engine, OcrLoader):  # loaded where the stage runs (ONNX sessions do not pickle)
+        stage = ocr_stage(engine.options, threads=engine.threads)
+    else:
+        stage = ocr_stage(engine=engine)
+    return run_stage(
+        stage, items, done=done, write=write, batch_size=batch_size, workers=workers, progress=progress, ray=ray
     )
 
 
@@ -98,6 +129,8 @@ def ocr_catalog(
     workers: int = 2,
     overwrite: bool = False,
     progress: bool = True,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Any:
     """Read the on-screen text of every clip of the catalog and store it as ``kind='ocr'`` texts (resumable).
 
@@ -113,26 +146,30 @@ def ocr_catalog(
         workers: Frame-decoding threads.
         overwrite: Read clips again and replace their OCR texts from this source.
         progress: Show a progress bar.
+        engine: "local" (this process) or "ray" (Ray Data: the actors load the OCR models).
+        ray_address: The Ray cluster (default: a local Ray for the run).
 
     Returns:
         The runner's ``RunSummary``.
 
     Raises:
         FileNotFoundError: no catalog.
-        ValueError: invalid options, threads, batch size or workers.
+        ValueError: invalid options, threads, batch size, workers or engine, or Ray not installed.
     """
+    from adsearch.engines import ray_options
     from indexer.catalog import open_catalog
     from indexer.runner import RunSummary
-    from media.ocr import OcrEngine, ocr_source
+    from media.ocr import OcrEngine, OcrOptions, ocr_source
 
     if threads < 1 or batch_size < 1 or workers < 1:
         raise ValueError(f"threads, batch size and workers must be >= 1, got {threads}, {batch_size}, {workers}")
     items = ocr_items(ws)
     source = ocr_source()
     done = set() if overwrite else done_clips(ws, source)
+    ray = ray_options(ws, "ocr", engine=engine, address=ray_address)
     if all(it.clip_id in done for it in items):  # cheap check before loading the models
         return RunSummary(skipped=len(items), desc="ocr")
-    engine = OcrEngine(options, threads=threads)
+    ocr = OcrEngine(options, threads=threads) if ray is None else OcrLoader(options or OcrOptions(), threads)
     with open_catalog(ws.catalog_path) as cat:
 
         def write(batch: Sequence[OcrItem], results: Sequence[Any]) -> None:
@@ -140,4 +177,6 @@ def ocr_catalog(
                 (it.clip_id, "ocr", r.text, source, r.meta()) for it, r in zip(batch, results, strict=True)
             )
 
-        return run_ocr(engine, items, write=write, done=done, batch_size=batch_size, workers=workers, progress=progress)
+        return run_ocr(
+            ocr, items, write=write, done=done, batch_size=batch_size, workers=workers, progress=progress, ray=ray
+        )

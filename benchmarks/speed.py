@@ -263,7 +263,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="load-test `adsearch serve` on the workspace: --clients threads, --searches in all, while the index "
         "is published --publishes times (benchmarks/speed_serve.py)",
     )
-    p.add_argument("--workspace", default=None, help="--serve: the workspace (default $ADSEARCH_HOME or ./workspace)")
+    p.add_argument(
+        "--engines",
+        action="store_true",
+        help="embed the catalog with the local runner and with Ray Data, clips/s side by side "
+        "(benchmarks/speed_engines.py; needs ray[data])",
+    )
+    p.add_argument("--workspace", default=None, help="--serve/--engines: the workspace (default $ADSEARCH_HOME)")
+    p.add_argument("--model", default=None, help="--engines: retriever checkpoint (default: the workspace's default)")
+    p.add_argument("--clips", type=int, default=None, help="--engines: the catalog's first N clips (default: all)")
+    p.add_argument("--batch-size", type=int, default=16, help="--engines: clips per batch (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="--engines: local reader threads (default %(default)s)")
     p.add_argument("--clients", type=int, default=8, help="--serve: concurrent clients (default %(default)s)")
     p.add_argument("--searches", type=int, default=5000, help="--serve: searches in all (default %(default)s)")
     p.add_argument("--publishes", type=int, default=2, help="--serve: index builds + publishes (default %(default)s)")
@@ -307,6 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <workspace>/bench)")
     args = p.parse_args(argv)
+    if args.engines:
+        from adsearch.defaults import DEFAULT_RETRIEVER
+        from benchmarks.speed_engines import run_engines
+
+        args.model = args.model or DEFAULT_RETRIEVER
+        args.argv = list(argv) if argv is not None else sys.argv[1:]
+        return run_engines(args)
     if args.serve:
         if not (1 <= args.clients <= 64 and 1 <= args.searches <= 1_000_000 and 0 <= args.publishes <= 10):
             p.error("--serve needs 1-64 --clients, 1-1,000,000 --searches and 0-10 --publishes")
@@ -314,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_serve(args)
     if not args.index:
-        p.error("choose what to benchmark: --index or --serve")
+        p.error("choose what to benchmark: --index, --serve or --engines")
     if min(args.sizes) < 1 or args.dim < 8 or args.queries < BATCH:
         p.error(f"need sizes >= 1, --dim >= 8 and --queries >= {BATCH}")
     if args.out is None:

@@ -7,7 +7,9 @@ One local Ray (2 CPUs, no dashboard, loopback only) is shared by the module: sta
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from indexer.catalog import open_catalog
 from indexer.embed import embed_clips, embed_stage
 from indexer.stage import RayOptions, run_stage
 from indexer.vectors import VectorStore
-from retrieval import ClipItem
+from retrieval import ClipItem, read_checkpoint_meta
 
 from .index_helpers import tiny_workspace
 from .ray_helpers import DieOnce
@@ -134,7 +136,7 @@ _DRIVER = """
 import os, signal, sys
 import numpy as np
 from pathlib import Path
-from retrieval import ClipItem
+from retrieval import ClipItem, read_checkpoint_meta
 from indexer.embed import embed_stage
 from indexer.stage import RayOptions, run_stage
 from indexer.vectors import VectorStore
@@ -189,3 +191,39 @@ def test_ray_missing_is_a_clear_error(monkeypatch, ws, items, tmp_path: Path) ->
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ImportError, match=r"pip install 'adsearch\[ray\]'"):
         _ray_embed(ws, items[:2], tmp_path)
+
+
+def _texts(ws: Workspace, kind: str) -> list[tuple]:
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.query("SELECT clip_id, text, source, meta FROM texts WHERE kind = ? ORDER BY clip_id", [kind])
+    return [(r["clip_id"], r["text"], r["source"], r["meta"]) for r in rows]
+
+
+def test_ocr_on_both_engines_writes_the_same_texts(local_ray, ws, tmp_path: Path) -> None:
+    from adsearch.ocr import ocr_catalog
+
+    copies = {}
+    for engine in ("local", "ray"):
+        copies[engine] = Workspace(shutil.copytree(ws.root, tmp_path / engine))
+        summary = ocr_catalog(copies[engine], engine=engine, progress=False)
+        assert (summary.done, summary.failed) == (12, 0), summary.line()
+    local, on_ray = _texts(copies["local"], "ocr"), _texts(copies["ray"], "ocr")
+    assert len(local) == 12 and on_ray == local  # text, source and meta (lines, boxes, frames read) alike
+
+
+def test_cli_embed_on_ray(local_ray, ws, reference, tmp_path: Path, capsys) -> None:
+    from adsearch.cli import main
+
+    copy = Workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    assert main(["--workspace", str(copy.root), "embed", "--engine", "local", "--ray-address", "auto"]) == 2
+    assert "--ray-address needs --engine ray" in capsys.readouterr().err
+    assert main(["--workspace", str(copy.root), "embed", "--engine", "ray", "--batch-size", "4"]) == 0
+    assert "12 done" in capsys.readouterr().out
+    (ref_ids, ref_vecs), _ = reference
+    model_id = read_checkpoint_meta(copy.models_dir / "retriever-tiny")["model_id"]
+    ids, vecs = VectorStore(copy.vectors_dir, model_id).load()
+    assert ids.tolist() == ref_ids.tolist()
+    np.testing.assert_allclose(vecs, ref_vecs, rtol=0, atol=1e-6)
+    with open_catalog(copy.catalog_path, read_only=True) as cat:
+        runs = cat.query("SELECT summary FROM runs WHERE command = 'embed'")
+    assert [json.loads(r["summary"])["engine"] for r in runs] == ["ray"]

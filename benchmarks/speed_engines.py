@@ -1,0 +1,135 @@
+"""``python -m benchmarks.speed --engines``: embedding the catalog with the local runner and with Ray Data, side by
+side in one run on this machine.
+
+Both engines embed the same clips (the workspace's catalog, ``--clips`` of them, default all) with the same
+retriever checkpoint and batch size into fresh vector stores in a temporary folder (the workspace's own vectors are
+not touched), one after the other. Timed per engine, wall clock:
+
+* local: loading the retriever in this process + ``indexer.embed.embed_clips`` (reader threads, the model here);
+* ray: ``embed_clips(..., ray=...)``: exporting the rows, decode tasks, the model actor pool (its start and model
+  load included) and the commits; starting the local Ray (``ray.init``) is timed apart: a cluster is started once
+  and serves many runs.
+
+Reports clips/s of each, the ratio Ray / local, the largest difference between the two engines' vectors, and the
+machine's load average; writes ``speed_engines.json`` / ``.md`` under ``<workspace>/bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._report import markdown_table, write_report
+
+__all__ = ["run_engines"]
+
+COLUMNS = [
+    ("engine", lambda r: r["engine"]),
+    ("clips", lambda r: r["clips"]),
+    ("failed", lambda r: r["failed"]),
+    ("seconds", lambda r: r["seconds"]),
+    ("clips/s", lambda r: r["clips_per_s"]),
+    ("x local", lambda r: r["ratio_to_local"]),
+    ("cluster start s", lambda r: r.get("cluster_start_s")),
+    ("setup", lambda r: r["setup"]),
+]
+
+
+def run_engines(args: argparse.Namespace) -> int:
+    """The ``--engines`` benchmark (see the module docstring); returns the exit status."""
+    import ray
+
+    from adsearch.index import _clip_items, checkpoint_dir, load_retriever
+    from adsearch.workspace import Workspace
+    from indexer.embed import embed_clips
+    from indexer.ray_engine import plan_actors
+    from indexer.stage import RayOptions
+    from indexer.vectors import VectorStore
+
+    ws = Workspace.resolve(args.workspace)
+    out = args.out or ws.bench_dir
+    items = _clip_items(ws, None, None)[: args.clips]
+    path = checkpoint_dir(ws, args.model)
+    load0 = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="speed-engines-") as tmp:
+        local_store, ray_store = VectorStore(Path(tmp) / "local", "m"), VectorStore(Path(tmp) / "ray", "m")
+        t0 = time.perf_counter()
+        summary = embed_clips(
+            load_retriever(ws, args.model), items, local_store, batch_size=args.batch_size, workers=args.workers
+        )
+        local_s = time.perf_counter() - t0
+        rows.append(_row("local", summary, local_s, f"{args.workers} reader threads, model in this process"))
+        print(f"local: {summary.line()}", flush=True)
+
+        t0 = time.perf_counter()
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
+        start_s = time.perf_counter() - t0
+        try:
+            options = RayOptions(work_dir=Path(tmp) / "ray-work")
+            actors, cpus, gpus, threads = plan_actors(ray.cluster_resources(), options)
+            t0 = time.perf_counter()
+            summary = embed_clips(path, items, ray_store, batch_size=args.batch_size, ray=options)
+            ray_s = time.perf_counter() - t0
+        finally:
+            ray.shutdown()
+        setup = f"local Ray, {os.cpu_count()} CPUs; {actors} actor(s) x {threads} threads ({cpus:g} CPU, {gpus:g} GPU)"
+        rows.append(_row("ray", summary, ray_s, setup, cluster_start_s=start_s))
+        print(f"ray:   {summary.line()}", flush=True)
+        (a_ids, a), (b_ids, b) = local_store.load(), ray_store.load()
+        same_ids = a_ids.tolist() == b_ids.tolist()
+        max_diff = float(np.abs(a - b).max()) if same_ids and len(a) else None
+    for r in rows:
+        r["ratio_to_local"] = r["clips_per_s"] / rows[0]["clips_per_s"] if rows[0]["clips_per_s"] else None
+    table = markdown_table(rows, COLUMNS)
+    result = {
+        "benchmark": "speed --engines",
+        "command": " ".join(["python -m benchmarks.speed", *(args.argv or [])]),
+        "workspace": str(ws.root),
+        "model": str(path),
+        "batch_size": args.batch_size,
+        "clips": len(items),
+        "same_clip_ids": same_ids,
+        "max_abs_vector_difference": max_diff,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "ray": ray.__version__,
+            "loadavg_start": load0,
+            "loadavg_end": os.getloadavg(),
+        },
+        "rows": rows,
+    }
+    json_path, md_path = write_report(out, "speed_engines", result, table)
+    print()
+    print(table)
+    print(f"\nvectors: same clip ids {same_ids}, largest difference {max_diff}")
+    print(f"load average {load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def _row(engine: str, summary: Any, seconds: float, setup: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "engine": engine,
+        "clips": summary.done,
+        "failed": summary.failed,
+        "seconds": round(seconds, 2),
+        "clips_per_s": summary.done / seconds if seconds > 0 else 0.0,
+        "setup": setup,
+        **extra,
+    }
+
+
+if __name__ == "__main__":  # python -m benchmarks.speed_engines is python -m benchmarks.speed --engines
+    from benchmarks.speed import main
+
+    sys.exit(main(["--engines", *sys.argv[1:]]))
