@@ -3,6 +3,7 @@ retrieval's trained vision tower and captioner)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from adsearch.workspace import Workspace
 
 __all__ = [
     "CAPTION_KINDS",
+    "CaptionFrames",
+    "CaptionGenerator",
     "CaptionerRun",
     "caption_catalog",
     "caption_items",
@@ -338,6 +341,8 @@ def caption_catalog(
     progress: bool = True,
     retriever: str = DEFAULT_RETRIEVER,
     overwrite: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Any:
     """Caption the catalog's clips of ``split`` (None: every split) with the trained ``kind`` captioner
     ``models/<model>`` (default ``captioner-<kind>``).
@@ -348,16 +353,18 @@ def caption_catalog(
     A clip whose frames cannot be read is reported in the summary and the rest goes on. ``retriever`` names the
     retriever checkpoint whose video embeddings a fine captioner with a video prefix reads (the one it was trained
     with); it also scores the candidates when the captioner reranks sampled descriptions (``samples``, default
-    the model config's ``rerank_samples``; 0 turns reranking off).
+    the model config's ``rerank_samples``; 0 turns reranking off). ``engine`` "ray" runs the stage on Ray Data
+    (``ray_address``: the cluster, default a local Ray): each actor loads the captioner from the workspace.
 
     Returns:
         The runner's ``RunSummary`` (done, skipped, failed, seconds, failures, ``line()``).
 
     Raises:
         FileNotFoundError: no catalog, no captioner checkpoint, or no retriever checkpoint.
-        ValueError: unknown kind, bad beam count, sample count or batch size, no clips in the split, or a fine
-            captioner trained on another retriever.
+        ValueError: unknown kind, bad beam count, sample count or batch size, no clips in the split, a fine
+            captioner trained on another retriever, an unknown engine, or Ray not installed.
     """
+    from adsearch.engines import ray_options
     from indexer.catalog import open_catalog
 
     _check_kind(kind)
@@ -370,6 +377,20 @@ def caption_catalog(
     if max_new_tokens is not None and max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
     net = load_trained_captioner(ws, kind, model, device, retriever)
+    ray = ray_options(ws, f"caption-{kind}-{net.model_id}", engine=engine, address=ray_address)
+    loader = None
+    if ray is not None:  # the actors load the captioner (and its retriever) themselves
+        loader = CaptionGenerator(
+            kind,
+            num_beams,
+            max_new_tokens,
+            samples,
+            ws_root=str(ws.root),
+            model=model,
+            device=device,
+            retriever=retriever,
+            model_id=net.model_id,
+        )
     items = caption_items(ws, None if split is None else [split])
     done = set() if overwrite else set(generated_texts(ws, kind, net.model_id))
 
@@ -388,7 +409,56 @@ def caption_catalog(
             samples=samples,
             batch_size=batch_size,
             progress=progress,
+            ray=ray,
+            loader=loader,
         )
+
+
+@dataclass(frozen=True)
+class CaptionFrames:
+    """The caption stage's reader: ``captioner.load_frames`` with the captioner's frame count and size (all it
+    reads of the model), so that it pickles to Ray's decoding tasks without the weights."""
+
+    num_frames: int
+    image_size: Any
+
+    def __call__(self, item: Any) -> Any:
+        from captioner import load_frames
+
+        return load_frames(self, item)
+
+
+@dataclass(frozen=True)
+class CaptionGenerator:
+    """The caption stage's model: ``captioner.generate_captions`` with these decoding settings, on ``net`` when it
+    is loaded here (the local runner), else on the ``kind`` captioner ``model`` of the workspace at ``ws_root``
+    loaded where the stage runs (a Ray actor: CUDA when present unless ``device``), checked to be ``model_id``."""
+
+    kind: str
+    num_beams: int = 1
+    max_new_tokens: int | None = None
+    samples: int | None = None
+    ws_root: str | None = None
+    model: str | None = None
+    device: str | None = None
+    retriever: str = DEFAULT_RETRIEVER
+    model_id: str | None = None
+    net: Any = None
+
+    def __call__(self) -> Callable[[list], list[str]]:
+        from captioner import generate_captions
+
+        net = self.net
+        if net is None:
+            import torch
+
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            ws = Workspace.resolve(self.ws_root)
+            net = load_trained_captioner(ws, self.kind, self.model, device, self.retriever)
+            if self.model_id is not None and net.model_id != self.model_id:
+                raise ValueError(f"the {self.kind} captioner is now {net.model_id}, not {self.model_id}")
+        settings = {"num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens, "samples": self.samples}
+        return functools.partial(generate_captions, net, **settings)
 
 
 def run_captioner(
@@ -402,9 +472,12 @@ def run_captioner(
     samples: int | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    ray: Any = None,
+    loader: CaptionGenerator | None = None,
 ) -> Any:
-    """Caption ``items`` (``CaptionItem``s) with ``net`` through ``indexer.runner.run_clips``: frames are read ahead
-    in a background worker, captions generated per batch and handed to ``write(batch_items, captions)``.
+    """Caption ``items`` (``CaptionItem``s) with ``net`` through ``indexer.stage.run_stage``: frames are read ahead
+    (``CaptionFrames``; reader threads, or Ray tasks when ``ray``, an ``indexer.stage.RayOptions``, is given),
+    captions generated per batch (``CaptionGenerator``) and handed to ``write(batch_items, captions)``.
 
     Args:
         net: A loaded captioner.
@@ -416,23 +489,21 @@ def run_captioner(
         samples: Sampled alternatives reranked per clip (default: the model config's ``rerank_samples``).
         batch_size: Clips per generation batch.
         progress: Show a progress bar.
+        ray: Run on Ray Data with these options.
+        loader: The model as the stage loads it (default: ``net`` with these decoding settings; Ray needs one that
+            loads from the workspace, see ``CaptionGenerator``).
 
     Returns:
-        The runner's ``RunSummary``.
+        The run's ``RunSummary``.
     """
-    from captioner import generate_captions, load_frames
-    from indexer.runner import run_clips
+    from indexer.stage import ClipStage, from_texts, run_stage, to_texts
 
-    return run_clips(
-        items,
-        key=lambda it: it.clip_id,
-        done=set(done),
-        read=lambda it: load_frames(net, it),
-        map_batch=lambda frames: generate_captions(
-            net, frames, num_beams=num_beams, max_new_tokens=max_new_tokens, samples=samples
-        ),
-        write=write,
-        batch_size=batch_size,
-        progress=progress,
+    settings = {"num_beams": num_beams, "max_new_tokens": max_new_tokens, "samples": samples}
+    stage = ClipStage(
         desc=f"caption {net.kind}",
+        read=CaptionFrames(net.num_frames, net.image_size),
+        load=loader or CaptionGenerator(net.kind, **settings, net=net),
+        to_columns=to_texts,
+        from_columns=from_texts,
     )
+    return run_stage(stage, items, done=set(done), write=write, batch_size=batch_size, progress=progress, ray=ray)

@@ -7,6 +7,7 @@ import sys
 
 from adsearch.cli_options import add_checkpoint_option, add_renamed_option, captioner_configs
 from adsearch.defaults import DEFAULT_RETRIEVER
+from adsearch.engines import add_engine_args
 from adsearch.workspace import Workspace
 
 __all__ = ["add_commands"]
@@ -68,6 +69,8 @@ def cmd_caption(args: argparse.Namespace) -> int:
         device=args.device,
         retriever=args.retriever,
         overwrite=args.overwrite,
+        engine=args.engine,
+        ray_address=args.ray_address,
     )
     for clip_id, error in summary.failures:
         print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
@@ -136,4 +139,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "descriptions (default %(default)s)",
     )
     c.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
+    add_engine_args(c)
     c.set_defaults(func=cmd_caption)

@@ -347,19 +347,26 @@ def run_ray(
         committer.expected = len(pending)
         ds = _pipeline(ray, stage, input_path, results, type(pending[0]), options, batch_size)
         t_map = time.perf_counter()
+        rows = iter(ds.iter_rows())  # one row per shard, as the actors finish batches
         try:
-            for row in ds.iter_rows():  # one row per shard, as the actors finish batches
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except Exception as e:  # Ray's, after its own retries (write and commit errors pass as they are)
+                    raise RayRunError(
+                        f"{summary.desc}: the Ray pipeline failed: {error_text(e)}. {summary.done} items were "
+                        "committed before; run again to resume",
+                        summary,
+                    ) from e
                 bar.update(committer.commit(Path(row["shard"])))
                 if summary.failed:
                     bar.set_postfix(failed=summary.failed, refresh=False)
-        except ModelError:
-            raise
-        except Exception as e:
-            raise RayRunError(
-                f"{summary.desc}: the Ray pipeline failed: {error_text(e)}. {summary.done} items were committed "
-                "before; run again to resume",
-                summary,
-            ) from e
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:  # a run stopped early (ModelError, a write error) stops its pipeline too
+                close()
         summary.map_s = time.perf_counter() - t_map - summary.write_s  # the pipeline, as the driver waited for it
         rules.finish()
     finally:

@@ -29,7 +29,7 @@ from indexer.runner import MAX_MAP_FAILURES, RunSummary, run_clips
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ClipStage", "RayOptions", "clip_key", "from_pickled", "run_stage", "to_pickled"]
+__all__ = ["ClipStage", "RayOptions", "clip_key", "from_pickled", "from_texts", "run_stage", "to_pickled", "to_texts"]
 
 T = TypeVar("T")  # an item: a dataclass with an int clip_id
 X = TypeVar("X")  # what read returns for one item
@@ -51,6 +51,18 @@ def to_pickled(outputs: Sequence[Any]) -> dict[str, pa.Array]:
 def from_pickled(table: pa.Table) -> list[Any]:
     """The outputs of ``to_pickled`` columns (shards written by this workspace's own runs)."""
     return [pickle.loads(b) for b in table.column("output").to_pylist()]
+
+
+def to_texts(outputs: Sequence[str]) -> dict[str, pa.Array]:
+    """Result columns of a stage whose outputs are strings (captions): the column ``text``."""
+    import pyarrow as pa
+
+    return {"text": pa.array(list(outputs), pa.string())}
+
+
+def from_texts(table: pa.Table) -> list[str]:
+    """The outputs of ``to_texts`` columns."""
+    return table.column("text").to_pylist()
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,14 @@ class Slow:
             return inner(inputs)
 
         return map_batch
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A loader whose model fails every batch (weights that do not fit, say)."""
+
+    def __call__(self) -> Callable[[list], Sequence]:
+        def map_batch(inputs: list) -> Sequence:
+            raise RuntimeError("weights do not fit the config")
+
+        return map_batch

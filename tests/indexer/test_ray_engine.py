@@ -21,12 +21,13 @@ import pytest
 from adsearch.workspace import Workspace
 from indexer.catalog import open_catalog
 from indexer.embed import embed_clips, embed_stage
+from indexer.runner import ModelError
 from indexer.stage import RayOptions, run_stage
 from indexer.vectors import VectorStore
 from retrieval import ClipItem, read_checkpoint_meta
 
 from .index_helpers import tiny_workspace
-from .ray_helpers import DieOnce
+from .ray_helpers import Broken, DieOnce
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs ray[data] (pip install -e '.[dev]')")
 
@@ -132,6 +133,13 @@ def test_a_model_actor_killed_mid_run_loses_nothing(local_ray, ws, items, refere
     assert len(shard_ids) == len(set(shard_ids.tolist())) == 12  # each clip committed once
 
 
+def test_a_model_that_fails_every_batch_stops_the_ray_run_as_the_local_one(local_ray, ws, items, tmp_path) -> None:
+    with pytest.raises(ModelError, match=r"the model failed on .*weights do not fit") as info:
+        _ray_embed(ws, items, tmp_path, load_wrapper=lambda load: Broken())
+    assert info.value.summary.done == 0 and info.value.summary.failed == 2  # the unreadable clips only
+    assert not VectorStore(tmp_path / "vectors", "m").shards()  # nothing committed; the next run tries them all
+
+
 _DRIVER = """
 import os, signal, sys
 import numpy as np
@@ -227,3 +235,19 @@ def test_cli_embed_on_ray(local_ray, ws, reference, tmp_path: Path, capsys) -> N
     with open_catalog(copy.catalog_path, read_only=True) as cat:
         runs = cat.query("SELECT summary FROM runs WHERE command = 'embed'")
     assert [json.loads(r["summary"])["engine"] for r in runs] == ["ray"]
+
+
+@pytest.mark.parametrize("kind", ["fine", "general"])
+def test_captions_on_both_engines_are_the_same(local_ray, kind, tmp_path_factory) -> None:
+    from adsearch.captioner import caption_catalog
+    from tests.adsearch.captioner_workspace import trained_workspace
+
+    root, _ = trained_workspace(tmp_path_factory, f"ray-captions-{kind}")
+    texts = {}
+    for engine in ("local", "ray"):
+        copy = Workspace(shutil.copytree(root, tmp_path_factory.mktemp(f"{kind}-{engine}") / "ws", symlinks=True))
+        summary = caption_catalog(copy, kind, split="test", max_new_tokens=8, progress=False, engine=engine)
+        assert summary.done > 0 and summary.failed == 0, summary.line()
+        texts[engine] = _texts(copy, kind)
+    generated = [t for t in texts["local"] if t[2] != "reference"]
+    assert generated and texts["ray"] == texts["local"]  # greedy decoding (and reranking for fine) alike
