@@ -253,5 +253,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="comma-separated channels among visual,description,speech,text (default: every published one)",
     )
-    q.add_argument("--fusion", default=None, choices=("rrf", "score"), help="how channels fuse (default: rrf)")
+    q.add_argument(
+        "--fusion", default=None, choices=("zscore", "rrf", "score"), help="how channels fuse (default: zscore)"
+    )
     q.set_defaults(func=cmd_search, decodes=False)

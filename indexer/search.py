@@ -442,8 +442,8 @@ class Searcher:
                 None: every channel with a published index. Visual alone is the plain video-vector search (``score``
                 is the cosine similarity); several channels are fused (``indexer.fusion``) and each hit carries the
                 channels that matched and its snippets.
-            fusion: ``"rrf"`` or ``"score"`` (``indexer.fusion.FUSION_METHODS``).
-            weights: Per ranker or channel weights of the fusion (default: equal).
+            fusion: ``"zscore"`` (the default), ``"rrf"`` or ``"score"`` (``indexer.fusion.FUSION_METHODS``).
+            weights: Per ranker or channel weights of the fusion (default: the method's defaults).
 
         Raises:
             QueryError: empty, whitespace-only or too long query, k < 1, an unknown or unpublished channel, or an

@@ -124,8 +124,34 @@ def test_help_documents_every_option() -> None:
         "--dsl-temperature",
         "--batch-size",
         "--no-progress",
+        "--reuse",
     ):
         assert option in text
+
+
+def test_reuse_prints_the_saved_table_until_an_input_changes(
+    search_ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `adsearch demo` runs: the second run with nothing changed reads recall.md instead of computing."""
+    ws = _copy(search_ws, tmp_path / "ws")
+    args = ["--workspace", str(ws.root), "--kmax", "10", "--no-progress", "--reuse"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "nothing changed" not in first and "wrote " in first
+    saved = json.loads((ws.bench_dir / "recall.json").read_text())
+    assert saved["inputs"]["model_id"] == saved["model_id"] and saved["inputs"]["options"]["kmax"] == 10
+    mtime = (ws.bench_dir / "recall.json").stat().st_mtime_ns
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert second.startswith(f"nothing changed since {ws.bench_dir / 'recall.md'} was computed; its table:")
+    assert (ws.bench_dir / "recall.md").read_text().strip() in second
+    assert (ws.bench_dir / "recall.json").stat().st_mtime_ns == mtime
+    assert main([*args[:-1]]) == 0 and "nothing changed" not in capsys.readouterr().out, "without --reuse it runs"
+    assert main([*args, "--kmax", "12"]) == 0 and "nothing changed" not in capsys.readouterr().out, "an option"
+    (ws.models_dir / "captioner-general").mkdir(parents=True, exist_ok=True)
+    (ws.models_dir / "captioner-general" / "config.json").write_text(json.dumps({"model_id": "tiny-general-new"}))
+    assert main([*args, "--kmax", "12"]) == 0 and "nothing changed" not in capsys.readouterr().out, "a captioner"
+    assert main([*args, "--kmax", "12"]) == 0 and "nothing changed since" in capsys.readouterr().out
 
 
 def test_index_similarity_fills_the_gallery_matrix_from_a_faiss_index() -> None:
