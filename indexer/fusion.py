@@ -9,6 +9,15 @@ Methods (``FUSION_METHODS``):
   whose list holds clip ``c``; scores are ignored, so rankers on different scales combine without calibration.
 - ``"score"``, weighted score fusion ("relative score fusion" as in Weaviate): each ranker's scores are min-max
   normalised over its list (best -> 1, last -> 0; a list of equal scores -> 1), then ``sum_r w_r * norm_r(c)``.
+- ``"zscore"`` (the default), CombSUM of scores standardised against each ranker's own score distribution for this
+  query: ``sum_r w_r * max(0, s_r(c) - b_r) / sd_r``, where ``sd_r`` is the standard deviation of the ranker's top
+  ``ZSCORE_WINDOW`` scores and ``b_r`` the last of them. A lexical (BM25) list holds only the clips sharing a query
+  word, so it is padded with zeros (the BM25 score of every other clip) up to the window: a rare word matched by
+  one clip stands ~10 deviations above the rest, while a dense ranker's best clip rarely exceeds 4-5; a ranker
+  whose scores are all alike (no confident match) contributes little. Clips missing from a list contribute 0, and
+  the statistics use only the window, so a top ``k <= ZSCORE_WINDOW / 2`` does not depend on ``k``. The default
+  weights ``ZSCORE_WEIGHTS`` were chosen on the train and val splits of the ``make demo`` catalog, never on its
+  test split (docs/experiments.md).
 
 Weights are keyed by ranker (``"text.lexical"``) or by channel (``"text"``, applied to both of its rankers); a
 ranker without a weight gets 1. Fused results are ordered by descending score, equal scores by ascending clip id
@@ -39,6 +48,8 @@ __all__ = [
     "DENSE_MATCH_MIN",
     "FUSION_METHODS",
     "RRF_K",
+    "ZSCORE_WEIGHTS",
+    "ZSCORE_WINDOW",
     "Fused",
     "Ranking",
     "evaluate_fusion",
@@ -49,17 +60,29 @@ __all__ = [
     "recall_figures",
 ]
 
-FUSION_METHODS = ("rrf", "score")
-# Measured with `python -m benchmarks.search` on the make demo catalog (2026-11-30; 1,500 clips, the shipped synth-v1
-# retriever, brand / offer / speech / user query sets on the test split and the whole catalog): equal-weight score
-# fusion averaged R@1 63.6 / R@10 85.5 over the 8 set x gallery rows, rrf 59.1 / 82.7 (docs/experiments.md). rrf
-# stays the default because min-max normalisation gives every ranker's top clip 1.0, so a weak dense match can
-# outrank an exact phrase match (tests/indexer/test_text_index.py::test_hits_carry_channels_and_snippets fails
-# under score fusion); a similarity floor on the dense rankers before normalising is the next thing to measure.
-DEFAULT_FUSION = "rrf"
+FUSION_METHODS = ("rrf", "score", "zscore")
+# Measured with `python -m benchmarks.search` on the make demo catalog (1,500 clips, the shipped synth-v1 retriever,
+# brand / offer / speech / user query sets): rrf falls below the best single channel's R@1 on brand, offer and
+# speech queries (other channels' weak agreement outvotes one confident channel); min-max score fusion gives every
+# ranker's top clip 1.0, so a weak dense match can outrank an exact phrase match. zscore keeps each ranker's
+# confidence (docs/experiments.md, "Fusion methods tuned on train and val").
+DEFAULT_FUSION = "zscore"
 RRF_K = 60  # the constant of Cormack et al.; larger values flatten the rank curve
-DEFAULT_WEIGHTS: dict[str, float] = {}  # every ranker 1.0
+DEFAULT_WEIGHTS: dict[str, float] = {}  # rrf and score: every ranker 1.0
 _MIN_DEPTH = 100  # each ranker contributes at least this many candidates
+ZSCORE_WINDOW = _MIN_DEPTH  # the top scores of a ranker that its zscore statistics are taken over
+# zscore's default weights: picked by the tuning objective (deficit to the best single channel + user-style R@10
+# gain over the picture) on cached rankings of the train split (brand, offer, speech queries) and the val split
+# (user-style queries) of the make demo catalog; reported on the test split and the whole catalog.
+ZSCORE_WEIGHTS: dict[str, float] = {
+    "description.dense": 0.75,
+    "description.lexical": 0.5,
+    "speech.dense": 1.0,
+    "speech.lexical": 1.5,
+    "text.dense": 0.75,
+    "text.lexical": 2.0,
+    "visual": 1.0,
+}
 DENSE_MATCH_MIN = 0.3  # a text channel's dense similarity (MiniLM cosine) from which a clip counts as matching
 
 
@@ -127,6 +150,21 @@ def _normalised(scores: np.ndarray) -> np.ndarray:
     return (s - lo) / (hi - lo)
 
 
+def _standardised(ranker: str, scores: np.ndarray, window: int = ZSCORE_WINDOW) -> np.ndarray:
+    """``max(0, s - b) / sd`` over a ranker's scores (descending): ``sd`` and ``b`` (the last score) of its top
+    ``window`` scores, a lexical list padded with zeros to ``window``; all zeros when those scores are all equal."""
+    s = scores.astype(np.float64)
+    top = s[:window]
+    if ranker.endswith(".lexical") and top.size < window:
+        top = np.concatenate([top, np.zeros(window - top.size)])
+    if top.size == 0:
+        return s
+    sd = float(top.std())
+    if not sd > 0:
+        return np.zeros_like(s)
+    return np.maximum(0.0, (s - float(top[-1])) / sd)
+
+
 def fuse(
     rankings: Mapping[str, Ranking],
     *,
@@ -138,8 +176,9 @@ def fuse(
 
     Args:
         rankings: Ranker name -> its ranking (see the module docstring for names).
-        method: ``"rrf"`` or ``"score"``.
-        weights: Per ranker or per channel (default ``DEFAULT_WEIGHTS``; missing ones 1.0); weight 0 drops a ranker.
+        method: ``"rrf"``, ``"score"`` or ``"zscore"`` (see the module docstring).
+        weights: Per ranker or per channel (default: ``ZSCORE_WEIGHTS`` for zscore, else ``DEFAULT_WEIGHTS``;
+            missing ones 1.0); weight 0 drops a ranker.
         rrf_k: The RRF constant.
 
     Raises:
@@ -147,7 +186,8 @@ def fuse(
     """
     if method not in FUSION_METHODS:
         raise ValueError(f"unknown fusion method {method!r}; methods: {', '.join(FUSION_METHODS)}")
-    weights = DEFAULT_WEIGHTS if weights is None else weights
+    if weights is None:
+        weights = ZSCORE_WEIGHTS if method == "zscore" else DEFAULT_WEIGHTS
     scores: dict[int, float] = {}
     contributions: dict[int, dict[str, float]] = {}
     ranks: dict[int, dict[str, int]] = {}
@@ -159,6 +199,8 @@ def fuse(
             continue  # a ranker switched off: it neither scores nor explains
         if method == "rrf":
             parts = w / (rrf_k + np.arange(1, len(r) + 1, dtype=np.float64))
+        elif method == "zscore":
+            parts = w * _standardised(ranker, r.scores)
         else:
             parts = w * _normalised(r.scores)
         for rank, (cid, part, score) in enumerate(

@@ -273,7 +273,7 @@ def test_figures_agree_with_an_independent_loop_over_searcher_search(bench_ws: W
         answers = [a & gallery_clips for _, a in chosen]
         assert row["mean_answers"] == pytest.approx(np.mean([len(a) for a in answers]))
         searches = {f"channel:{c}": {"channels": [c]} for c in result["channels"]}
-        searches |= {f"fused:{m}": {"fusion": m} for m in ("rrf", "score")}
+        searches |= {f"fused:{m}": {"fusion": m} for m in ("rrf", "score", "zscore")}
         for name, kwargs in searches.items():
             served, safe_visual = [], []
             for (text, _), good in zip(chosen, answers, strict=True):
@@ -304,10 +304,14 @@ def test_ties_never_help_an_answer() -> None:
     assert as_served == [1, 3, 2]  # 1: 1/61 + 1/62, 3: 1/63 + 1/61, 2: 1/62 + 1/63
     assert pessimistic(lexical, {1}).ids.tolist() == [2, 1, 3]
     assert pessimistic(dense, {1}).ids.tolist() == [3, 2, 1]
-    ranks = score_query({"text.lexical": lexical, "text.dense": dense}, {1}, depth=100, configs={"rrf": {}})
+    configs = {"rrf": {"method": "rrf"}}
+    ranks = score_query({"text.lexical": lexical, "text.dense": dense}, {1}, depth=100, configs=configs)
     assert ranks["ranker:text.lexical"] == 2 and ranks["ranker:text.dense"] == 3
     # both ties lost: 1 gets 1/62 + 1/63, below 2 (1/61 + 1/62) and 3 (1/63 + 1/61)
-    assert ranks["channel:text"] == ranks["fused:rrf"] == 3
+    assert ranks["fused:rrf"] == 3
+    # the channel alone, fused as served (zscore): 1 and 2 tie on the lexical list and score 0 on the dense one
+    # (both at its last score); the tie counts against the answer, 3 stays below
+    assert ranks["channel:text"] == 2
     assert tie_safe_rank([5, 6], [1.0, 1.0], {6}) == 2
     assert tie_safe_rank([5, 6], [1.0, 0.5], {6}) == 2
     assert tie_safe_rank([5, 6], [1.0, 0.5], {7}) == math.inf

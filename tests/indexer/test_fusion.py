@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from indexer.fusion import (
+    DEFAULT_FUSION,
     DENSE_MATCH_MIN,
+    FUSION_METHODS,
+    ZSCORE_WEIGHTS,
+    ZSCORE_WINDOW,
     Fused,
     Ranking,
     evaluate_fusion,
@@ -55,7 +59,7 @@ def test_fused_ranking_is_deterministic_under_ties() -> None:
     rrf = fuse({"description.dense": a, "visual": b}, method="rrf")
     assert [f.clip_id for f in rrf] == [20, 40, 10, 30]
     assert rrf[0].score == rrf[1].score and rrf[2].score == rrf[3].score
-    for method in ("rrf", "score"):
+    for method in FUSION_METHODS:
         runs = []
         rankers = [("description.dense", a), ("visual", b), ("text.lexical", _r([(30, 2.0), (10, 2.0)]))]
         for seed in range(4):  # the order in which rankers arrive does not matter
@@ -63,6 +67,46 @@ def test_fused_ranking_is_deterministic_under_ties() -> None:
             runs.append([(f.clip_id, f.score) for f in fuse(dict(rankers), method=method)])
         assert all(run == runs[0] for run in runs), method
         assert runs[0] == sorted(runs[0], key=lambda t: (-t[1], t[0])), method
+
+
+def test_zscore_arithmetic_pads_lexical_lists_and_ignores_the_depth() -> None:
+    # a dense ranker: (s - its window's last score) / the window's std, in units of that ranker's weight
+    dense = _r([(1, 0.5), (2, 0.4), (3, 0.3), (4, 0.2)])
+    sd = float(np.std([0.5, 0.4, 0.3, 0.2]))
+    got = {f.clip_id: f.score for f in fuse({"visual": dense}, method="zscore", weights={"visual": 1.0})}
+    assert got == pytest.approx({1: 0.3 / sd, 2: 0.2 / sd, 3: 0.1 / sd, 4: 0.0})
+    # a lexical list holds only clips that share a query word: the clips it leaves out score 0 (padded to the window)
+    lex = _r([(7, 4.0)])
+    padded = np.array([4.0] + [0.0] * (ZSCORE_WINDOW - 1))
+    one = fuse({"text.lexical": lex}, method="zscore", weights={"text.lexical": 1.0})
+    assert one[0].score == pytest.approx(4.0 / padded.std())
+    # clips past the window do not move the statistics: a top 10 does not depend on how deep the rankers were cut
+    long = _r([(i, 1.0 - i / 1000) for i in range(1, 3 * ZSCORE_WINDOW)])
+    short = Ranking(ids=long.ids[:ZSCORE_WINDOW], scores=long.scores[:ZSCORE_WINDOW])
+    top = [(f.clip_id, f.score) for f in fuse({"visual": long}, method="zscore")][:10]
+    assert top == [(f.clip_id, f.score) for f in fuse({"visual": short}, method="zscore")][:10]
+    # a list of equal scores has no confident match: it contributes nothing, ties go to the smaller clip id
+    flat = fuse({"visual": _r([(5, 0.3), (4, 0.3)])}, method="zscore")
+    assert [(f.clip_id, f.score) for f in flat] == [(4, 0.0), (5, 0.0)]
+    assert all(w >= 0 for w in ZSCORE_WEIGHTS.values())
+
+
+def test_default_fusion_lets_a_confident_match_beat_weak_agreement() -> None:
+    # the failure of RRF (and of min-max score fusion): clip 1 is the only clip whose on-screen text holds the rare
+    # query word (a BM25 score where every other clip has none); clip 2 merely heads four other rankers, a little
+    # above a crowd of similar scores
+    crowd = [(c, 0.30 - c / 1000) for c in range(10, 110)]
+    rankings = {
+        "text.lexical": _r([(1, 6.0)]),
+        **{r: _r([(2, 0.31), *crowd]) for r in ("visual", "description.dense", "speech.dense", "text.dense")},
+    }
+    assert DEFAULT_FUSION == "zscore"
+    assert fuse(rankings)[0].clip_id == 1
+    assert fuse(rankings, method="rrf")[0].clip_id == 2  # what the previous default returned
+    # a ranker's top clip counts by how far it stands above that ranker's other scores, not by its raw value
+    even = _r([(3, 0.9), *[(c, 0.9 - c / 1000) for c in range(10, 110)]])  # the head of an even spread
+    apart = _r([(4, 0.5), *crowd])  # far above the rest
+    assert fuse({"visual": even, "description.dense": apart})[0].clip_id == 4
 
 
 def test_matched_channels_rules() -> None:
@@ -97,6 +141,7 @@ def test_recall_figures_and_evaluate_fusion() -> None:
         "channel:text",
         "fused:rrf",
         "fused:score",
+        "fused:zscore",
     }
     assert out["ranker:visual"]["R@1"] == 50.0 and out["channel:text"]["R@1"] == 100.0
     assert out["fused:rrf"]["R@1"] == 100.0 and out["ranker:text.lexical"]["MdR"] == math.inf
@@ -108,7 +153,7 @@ def test_fused_search_is_a_pure_function_of_the_indexes_and_query(text_ws: TextW
     lexical = s.rankings("mega sale", channels="text")["text.lexical"]
     assert lexical.ids[:3].tolist() == mega and len(set(lexical.scores[:3].tolist())) == 1  # tied, by clip id
     assert s.rankings("mega sale", depth=2, channels="text")["text.lexical"].ids.tolist() == mega[:2]  # cut in a tie
-    for method in ("rrf", "score"):
+    for method in FUSION_METHODS:
         runs = [[(h.clip_id, h.score, h.channels) for h in s.search("mega sale", k=6, fusion=method)] for _ in range(3)]
         assert runs[0] == runs[1] == runs[2]
         assert set(mega) <= {c for c, _, _ in runs[0]}
