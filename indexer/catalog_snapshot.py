@@ -27,6 +27,9 @@ __all__ = ["CatalogSnapshot"]
 
 _log = logging.getLogger(__name__)
 
+# A writer holds the file: another process (IOException: the file lock), or this process itself, e.g. the search
+# service adding a catalog in a background job (ResourceInUseException: the file is attached already).
+_BUSY = (duckdb.IOException, duckdb.ResourceInUseException)
 _FIRST_COPY_TRIES = 20  # the first copy has no fallback: wait up to ~1 s for a short writer, then fail
 _FIRST_COPY_WAIT_S = 0.05
 
@@ -104,11 +107,11 @@ class CatalogSnapshot:
         for attempt in range(_FIRST_COPY_TRIES):
             try:
                 return _copy(self.path, self.copy)
-            except duckdb.IOException as e:
+            except _BUSY as e:
                 if attempt == _FIRST_COPY_TRIES - 1:
                     raise ValueError(
-                        f"cannot read catalog {self.path}: another process is writing it ({e}); "
-                        "search again when it is done"
+                        f"cannot read catalog {self.path}: it is being written (by another process, or a job of this "
+                        f"one: {e}); search again when it is done"
                     ) from e
                 time.sleep(_FIRST_COPY_WAIT_S)
         raise AssertionError("unreachable")
@@ -124,7 +127,7 @@ class CatalogSnapshot:
             return False
         try:
             con = _copy(self.path, self.copy)
-        except duckdb.IOException as e:  # a writer holds the file: keep answering from the last copy
+        except _BUSY as e:  # a writer holds the file: keep answering from the last copy
             _log.debug("catalog %s busy, searching the copy taken before: %s", self.path, e)
             return False
         with self._lock:
@@ -134,6 +137,11 @@ class CatalogSnapshot:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the current copy (refreshed first when due); one per call, so threads do not share one."""
+        return self.cursor_and_generation()[0]
+
+    def cursor_and_generation(self) -> tuple[duckdb.DuckDBPyConnection, int]:
+        """``cursor()`` and the generation of the copy it reads (``refreshes`` when it was taken): what a cache of
+        rows read through the cursor is valid for."""
         self.refresh()
         with self._lock:
-            return self._con.cursor()
+            return self._con.cursor(), self.refreshes

@@ -22,7 +22,9 @@ below that limit the text tower truncates at its own token limit (the tiny retri
 from __future__ import annotations
 
 import logging
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -199,6 +201,44 @@ class Hit:
     snippets: dict[str, Snippet] = field(default_factory=dict)  # text channel -> its snippet
 
 
+# Clip rows (metadata + texts) of recent hits, per catalog copy: a hit's row is read from DuckDB once, not on every
+# search that returns it (the IN-list queries cost more than the rest of a search at 1,500 clips).
+_ROW_CACHE_CLIPS = 50_000
+
+
+class _RowCache:
+    """Bounded LRU of ``clip_id -> (metadata row, texts)`` for one catalog copy; emptied when the copy changes."""
+
+    def __init__(self, size: int = _ROW_CACHE_CLIPS) -> None:
+        self._size = size
+        self._rows: OrderedDict[int, tuple[dict[str, Any], dict[str, str]]] = OrderedDict()
+        self._generation = -1
+        self._lock = threading.Lock()
+
+    def get(self, generation: int, ids: Sequence[int]) -> dict[int, tuple[dict[str, Any], dict[str, str]]]:
+        with self._lock:
+            if generation != self._generation:
+                return {}
+            out = {}
+            for i in ids:
+                row = self._rows.get(i)
+                if row is not None:
+                    self._rows.move_to_end(i)
+                    out[i] = row
+            return out
+
+    def put(self, generation: int, rows: Mapping[int, tuple[dict[str, Any], dict[str, str]]]) -> None:
+        with self._lock:
+            if generation < self._generation:
+                return  # read from an older copy than the cache holds
+            if generation != self._generation:
+                self._rows.clear()
+                self._generation = generation
+            self._rows.update(rows)
+            while len(self._rows) > self._size:
+                self._rows.popitem(last=False)
+
+
 def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     result = cur.execute(sql, list(params))
     names = [d[0] for d in result.description]
@@ -269,6 +309,8 @@ class Searcher:
         self._encode = encode_text
         self.model_id = model_id
         self._live = LiveIndex(indexes_dir, model_id, check_interval_s=check_interval_s)
+        self._rows = _RowCache()
+        self._any_retired: tuple[int, bool] = (-1, False)  # (catalog copy generation, whether a catalog is retired)
 
     @property
     def version(self) -> str:
@@ -277,10 +319,18 @@ class Searcher:
         return self._live.version
 
     # --- catalog access ----------------------------------------------------------------------------------------
-    def _allowed_ids(self, cur: duckdb.DuckDBPyConnection, filters: Filters | None) -> np.ndarray | None:
+    def _allowed_ids(
+        self, cur: duckdb.DuckDBPyConnection, filters: Filters | None, generation: int | None = None
+    ) -> np.ndarray | None:
         active = filters.active() if filters is not None else {}
         if not active:
-            retired = cur.execute("SELECT count(*) FROM catalogs WHERE retired").fetchone()[0]
+            known = self._any_retired
+            if generation is not None and known[0] == generation:
+                retired = known[1]
+            else:
+                retired = bool(cur.execute("SELECT count(*) FROM catalogs WHERE retired").fetchone()[0])
+                if generation is not None:
+                    self._any_retired = (generation, retired)
             if not retired:
                 return None  # no restriction: plain FAISS search
         where, params = [_LIVE], []
@@ -292,10 +342,13 @@ class Searcher:
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
-    def _hits(self, cur: duckdb.DuckDBPyConnection, scores: np.ndarray, ids: np.ndarray) -> list[list[Hit]]:
-        wanted = sorted({int(i) for i in ids.ravel() if i >= 0})
-        meta: dict[int, dict[str, Any]] = {}
-        texts: dict[int, dict[str, str]] = {}
+    def _hits(
+        self, cur: duckdb.DuckDBPyConnection, generation: int, scores: np.ndarray, ids: np.ndarray
+    ) -> list[list[Hit]]:
+        cached = self._rows.get(generation, sorted({int(i) for i in ids.ravel() if i >= 0}))
+        wanted = sorted({int(i) for i in ids.ravel() if i >= 0} - cached.keys())
+        meta: dict[int, dict[str, Any]] = {i: row for i, (row, _) in cached.items()}
+        texts: dict[int, dict[str, str]] = {i: t for i, (_, t) in cached.items()}
         if wanted:
             marks = ", ".join("?" for _ in wanted)
             rows = _dicts(
@@ -305,7 +358,7 @@ class Searcher:
                 f"WHERE c.clip_id IN ({marks}) AND {_LIVE}",
                 wanted,
             )
-            meta = {r["clip_id"]: r for r in rows}
+            meta.update((r["clip_id"], r) for r in rows)
             # per (clip, kind): a generated text (source != 'manifest') first, then the newest
             for cid, kind, text in cur.execute(
                 "SELECT clip_id, kind, text FROM texts WHERE clip_id IN ("
@@ -315,6 +368,7 @@ class Searcher:
                 wanted,
             ).fetchall():
                 texts.setdefault(cid, {})[kind] = text  # the last row per kind wins
+            self._rows.put(generation, {i: (meta[i], texts.get(i, {})) for i in wanted if i in meta})
         out = []
         for q_scores, q_ids in zip(scores, ids, strict=True):
             hits: list[Hit] = []
@@ -335,7 +389,7 @@ class Searcher:
                         end_s=float(row["end_s"]),
                         score=float(score),
                         thumb=str(self._root / thumb) if thumb else None,
-                        texts=texts.get(int(cid), {}),
+                        texts=dict(texts.get(int(cid), {})),
                         labels={k: row[k] for k in ("industry", "sub_industry", "product", "game", "split")},
                     )
                 )
@@ -360,12 +414,12 @@ class Searcher:
             vectors = vectors[None, :]
         if vectors.ndim != 2 or len(vectors) > MAX_BATCH:
             raise QueryError(f"expected at most {MAX_BATCH:,} query vectors (Q, D), got shape {vectors.shape}")
-        cur = self._snapshot.cursor()
-        allowed = self._allowed_ids(cur, filters)
+        cur, generation = self._snapshot.cursor_and_generation()
+        allowed = self._allowed_ids(cur, filters, generation)
         if allowed is not None and allowed.size == 0:
             return [[] for _ in range(len(vectors))]
         scores, ids = self._live.search(vectors, k, allowed_ids=allowed)
-        return self._hits(cur, scores, ids)
+        return self._hits(cur, generation, scores, ids)
 
     def search_batch(
         self, queries: Sequence[str], k: int = DEFAULT_K, filters: Filters | None = None
@@ -454,15 +508,15 @@ class Searcher:
         wanted = self._channels(channels)
         if wanted == (VISUAL,):
             return self.search_vectors(self._encode([text]), k, filters)[0]
-        cur = self._snapshot.cursor()
-        rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters))
+        cur, generation = self._snapshot.cursor_and_generation()
+        rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters, generation))
         try:
             fused = fuse(rankings, method=fusion, weights=weights)
         except ValueError as e:
             raise QueryError(str(e)) from None
         top = fused[: k + 32]  # spare candidates for clips the catalog copy no longer holds
         scores = np.array([[f.score for f in top]], np.float64)
-        hits = self._hits(cur, scores, np.array([[f.clip_id for f in top]], np.int64))[0][:k]
+        hits = self._hits(cur, generation, scores, np.array([[f.clip_id for f in top]], np.int64))[0][:k]
         snippets = (lambda wanted: self._text.snippets(text, wanted)) if self._text is not None else None
         return explain_hits(hits, top, k, snippets)
 

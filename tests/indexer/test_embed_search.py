@@ -131,6 +131,9 @@ def test_hits_carry_texts_labels_and_thumbnails(ws: Workspace) -> None:
         cat.upsert_texts([(hit.clip_id, "general", "a generated caption", "blip2-tiny-abc")])
     again = next(h for h in searcher.search("clip a of video 2", k=12) if h.clip_id == hit.clip_id)
     assert again.texts["general"] == "a generated caption"  # the generated caption wins over the manifest's
+    again.texts["general"] = "changed by the caller"  # a hit's texts are its own: searches keep the catalog's
+    third = next(h for h in searcher.search("clip a of video 2", k=12) if h.clip_id == hit.clip_id)
+    assert third.texts["general"] == "a generated caption"
     values = searcher.filter_values()
     assert values["industry"] == ["e-commerce", "finance", "games"] and values["catalog"] == ["main"]
     assert values["split"] == ["test", "train"]
@@ -242,7 +245,7 @@ def test_search_answers_while_another_process_writes_the_catalog(ws: Workspace) 
     )
     try:
         assert writer.stdout.readline().strip() == "held"
-        with pytest.raises(ValueError, match="another process is writing"):  # a new searcher cannot start now...
+        with pytest.raises(ValueError, match="being written"):  # a new searcher cannot start now...
             _searcher(ws)
         # ...but a running one answers from its copy (what the writer wrote is unreadable while it holds the file)
         assert [h.clip_id for h in searcher.search("clip a of video 3", k=5)] == before

@@ -186,3 +186,33 @@ def test_open_clip_text_towers_are_not_exported(tmp_path: Path) -> None:
     assert load_text_onnx(directory) is None  # the caller encodes with torch
     with pytest.raises(ValueError, match="only sentence-transformers text towers"):
         export_text_onnx(directory)
+
+
+class _CountingSession:
+    """The real onnxruntime session, counting its runs."""
+
+    def __init__(self, session) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args, **kwargs):
+        self.runs += 1
+        return self.session.run(*args, **kwargs)
+
+
+def test_a_query_and_its_sentence_vector_come_from_one_run(exported: Path) -> None:
+    onnx = TextOnnx.open(exported)
+    counting = _CountingSession(onnx._session)
+    onnx._session = counting
+    query = QUERIES[0]
+    q = onnx.encode_queries([query])
+    s = onnx.encode_sentences([query])
+    assert counting.runs == 1, "a search's retriever vector and text-channel vector share one run"
+    q[:] = 0  # the caller's array is its own: the kept one is untouched
+    again_q, again_s = onnx.encode_queries([query]), onnx.encode_sentences([query])
+    assert counting.runs == 1 and np.abs(again_q).sum() > 0
+    np.testing.assert_array_equal(again_s, s)
+    fresh = TextOnnx.open(exported)
+    np.testing.assert_array_equal(fresh.encode_queries([query]), again_q)  # the same vectors as a run of its own
+    onnx.encode_queries([QUERIES[1]])
+    onnx.encode_queries([query, QUERIES[1]])  # batches always run
+    assert counting.runs == 3
