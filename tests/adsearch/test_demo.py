@@ -13,6 +13,7 @@ from retrieval.pretrained_tags import tag_dir
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the whole demo, training included: ~4 min on 2 idle cores, 10+ on a loaded machine
 @pytest.mark.parametrize("from_scratch", [False, True], ids=["shipped-retriever", "from-scratch"])
 def test_demo_runs_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], from_scratch: bool) -> None:
     args = ["--workspace", str(tmp_path), "demo", "--clips", "24", "--workers", "1", "--no-serve"]
