@@ -669,6 +669,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="default split, sets and out only: print the saved search.md instead of running when nothing it depends "
         "on changed (bench_inputs)",
     )
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="tune zscore fusion's weights on the train/val splits instead (benchmarks.fusion_tune; test: report only)",
+    )
     return p
 
 
@@ -679,6 +684,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from the workspace; never wait on the hub
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("media.progress").setLevel(logging.INFO)  # progress lines when stderr is not a terminal
+    if args.tune:
+        from benchmarks import fusion_tune
+
+        extra = ["--model", args.model] + (["--out", args.out] if args.out else [])
+        extra += ["--workspace", args.workspace] if args.workspace else []
+        return fusion_tune.main(extra + (["--no-progress"] if args.no_progress else []))
     ws = Workspace.resolve(args.workspace)
     if args.reuse:  # what `adsearch demo` runs
         if (args.split, args.sets, args.out) != (parser.get_default("split"), parser.get_default("sets"), None):

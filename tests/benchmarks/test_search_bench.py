@@ -348,3 +348,31 @@ def test_main_writes_json_markdown_and_plot_and_the_demo_reuses_an_unchanged_res
     shutil.copy(_catalog_dir(ws) / "user_queries.jsonl", local / "user_queries.jsonl")
     _, reused = run_or_reuse(ws, progress=False)
     assert not reused
+
+
+def test_fusion_tune_scores_equal_fuse_and_never_tune_on_test() -> None:
+    """benchmarks.fusion_tune's matrix fusion gives fuse(zscore)'s scores and tie-safe ranks exactly (so the weights
+    it prints mean what ZSCORE_WEIGHTS means), and its tuning rows hold no test query."""
+    from benchmarks.fusion_tune import RANKERS, _rank, fused_scores, is_tuning_row, query_matrix
+    from indexer.fusion import ZSCORE_WEIGHTS
+
+    rng = np.random.default_rng(3)
+    weights = np.array([ZSCORE_WEIGHTS.get(r, 1.0) for r in RANKERS])
+    for _ in range(20):
+        rankings = {}
+        for r in RANKERS:
+            n = int(rng.integers(0, 30)) if r.endswith(".lexical") else 100
+            ids = rng.choice(150, size=n, replace=False)
+            scores = np.round(rng.random(n) * 4, 1)  # coarse: many ties
+            rankings[r] = pessimistic(Ranking.of(ids, scores), set())
+        relevant = {int(c) for c in rng.choice(150, size=3, replace=False)}
+        rankings = {r: pessimistic(v, relevant) for r, v in rankings.items()}
+        q = query_matrix(rankings, relevant)
+        mine = dict(zip(q.ids.tolist(), fused_scores(q, weights).tolist(), strict=True))
+        fused = fuse(rankings, method="zscore")
+        assert {f.clip_id: f.score for f in fused} == mine
+        want = tie_safe_rank([f.clip_id for f in fused], [f.score for f in fused], relevant)
+        assert _rank(fused_scores(q, weights), q.rel) == want
+    assert not any(is_tuning_row("test", s, g) for s in ("brand", "offer", "speech", "user") for g in ("test", "all"))
+    assert is_tuning_row("train", "brand", "train") and not is_tuning_row("train", "brand", "all")
+    assert is_tuning_row("val", "user", "all")

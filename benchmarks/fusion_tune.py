@@ -1,0 +1,397 @@
+"""Tune zscore fusion's per-ranker weights on the train and val splits only; report the chosen weights on test.
+
+``python -m benchmarks.fusion_tune --workspace WS`` (also ``python -m benchmarks.search --tune``):
+
+1. computes every ranker's list once per query (``Searcher.rankings``, top ``fusion_depth(10)``) for the brand,
+   offer, speech and user-style query sets answered in the tuning splits (and, for the report, the test split),
+   over the split's own gallery and the whole catalog; cached in ``<out>/fusion_rankings.pkl`` (reused while the
+   benchmark's inputs, ``benchmarks.search.bench_inputs``, are unchanged);
+2. tuning rows (``is_tuning_row``): train queries over the train gallery (speech queries, which are per video, also
+   over the whole catalog) and every val row; test rows are never looked at while tuning;
+3. coordinate search over ``GRID`` for each ranker's weight, from equal weights and from the shipped
+   ``indexer.fusion.ZSCORE_WEIGHTS``, maximising ``objective``: the sum over tuning rows and R@1/5/10 of the
+   shortfall of fused to the best single channel, plus ``USER_GAIN_WEIGHT`` x the user-style R@10 gain over the
+   picture alone (val, whole catalog), plus ``MEAN_WEIGHT`` x the mean fused R@k (a tie-break);
+4. prints the chosen weights, whether they equal the shipped ``ZSCORE_WEIGHTS``, and the figures per row, and
+   writes ``<out>/fusion_tune.json``.
+
+Scores are tie-safe as in ``benchmarks.search`` (answers sorted after non-answers of equal score). Fused scores
+are computed on a candidate x ranker matrix, added in sorted ranker order as ``indexer.fusion.fuse`` adds them, so
+they equal ``fuse(..., method="zscore")`` exactly (tests/benchmarks/test_search_bench.py checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import pickle
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adsearch.defaults import DEFAULT_RETRIEVER
+from adsearch.workspace import Workspace
+
+__all__ = [
+    "GRID",
+    "TUNE_SPLITS",
+    "QueryMatrix",
+    "Row",
+    "as_rows",
+    "collect",
+    "coordinate_search",
+    "evaluate",
+    "fused_scores",
+    "is_tuning_row",
+    "load_or_collect",
+    "main",
+    "objective",
+    "query_matrix",
+    "tune",
+]
+
+RANKERS = (
+    "description.dense",
+    "description.lexical",
+    "speech.dense",
+    "speech.lexical",
+    "text.dense",
+    "text.lexical",
+    "visual",
+)  # sorted: the order in which indexer.fusion.fuse adds rankers
+CHANNEL_COLS = {"description": (0, 1), "speech": (2, 3), "text": (4, 5), "visual": (6,)}
+TUNE_SPLITS = ("train", "val")
+REPORT_SPLIT = "test"
+GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # no 0: a ranker at 0 would also empty its channel's own list
+PASSES = 3
+USER_GAIN_WEIGHT = 2.0
+MEAN_WEIGHT = 0.5
+KS = (1, 5, 10)
+
+
+@dataclass
+class QueryMatrix:
+    """One query: candidate clips (union of the rankers' lists), their zscore per ranker (0 when absent), answers."""
+
+    ids: np.ndarray  # int64 (n,)
+    z: np.ndarray  # float64 (n, len(RANKERS))
+    rel: np.ndarray  # bool (n,)
+
+
+@dataclass
+class Row:
+    """A (split, query set, gallery) row of the benchmark as matrices."""
+
+    split: str
+    set: str
+    gallery: str
+    queries: list[QueryMatrix]
+
+
+def is_tuning_row(split: str, set_name: str, gallery: str) -> bool:
+    """Rows tuned on: train queries over the train gallery (speech also over the whole catalog) and all val rows."""
+    if split == "train":
+        return gallery == "train" or set_name == "speech"
+    return split == "val"
+
+
+def query_matrix(rankings: Mapping[str, Any], relevant: set[int]) -> QueryMatrix:
+    """The candidate x ranker zscore matrix of one query (``rankings``: ranker -> ``indexer.fusion.Ranking``)."""
+    from indexer.fusion import _standardised
+
+    ids = np.unique(np.concatenate([np.asarray(rankings[r].ids, np.int64) for r in RANKERS if r in rankings] or [[]]))
+    ids = ids.astype(np.int64)
+    pos = {int(c): i for i, c in enumerate(ids.tolist())}
+    z = np.zeros((ids.size, len(RANKERS)))
+    for k, r in enumerate(RANKERS):
+        if r not in rankings:
+            continue
+        rk = rankings[r]
+        z[[pos[int(c)] for c in rk.ids.tolist()], k] = _standardised(r, np.asarray(rk.scores))
+    rel = np.fromiter((int(c) in relevant for c in ids.tolist()), dtype=bool, count=ids.size)
+    return QueryMatrix(ids=ids, z=z, rel=rel)
+
+
+def fused_scores(q: QueryMatrix, weights: np.ndarray, cols: Sequence[int] | None = None) -> np.ndarray:
+    """zscore CombSUM of the query's candidates, rankers added in sorted order (as ``fuse``); ``cols``: only those."""
+    s = np.zeros(q.ids.size)
+    for k in range(len(RANKERS)) if cols is None else sorted(cols):
+        if weights[k] != 0.0:
+            s = s + weights[k] * q.z[:, k]
+    return s
+
+
+def _rank(scores: np.ndarray, rel: np.ndarray) -> float:
+    if not rel.any():
+        return math.inf
+    return float(1 + np.count_nonzero((scores >= scores[rel].max()) & ~rel))
+
+
+def _figures(ranks: Sequence[float]) -> np.ndarray:
+    r = np.asarray(ranks, dtype=np.float64)
+    return np.array([100.0 * float(np.mean(r <= k)) for k in KS])
+
+
+def evaluate(rows: Sequence[Row], weights: Sequence[float]) -> list[dict[str, Any]]:
+    """Per row: fused R@1/5/10, each channel alone (its rankers with these weights, and with equal weights; the
+    better of the two counts), the best channel and the picture alone."""
+    w = np.asarray(weights, dtype=np.float64)
+    ones = np.ones(len(RANKERS))
+    out = []
+    for row in rows:
+        fused = _figures([_rank(fused_scores(q, w), q.rel) for q in row.queries])
+        chans = {}
+        for ch, cols in CHANNEL_COLS.items():
+            own = _figures([_rank(fused_scores(q, w, cols), q.rel) for q in row.queries])
+            eq = _figures([_rank(fused_scores(q, ones, cols), q.rel) for q in row.queries])
+            chans[ch] = np.maximum(own, eq)
+        best = np.max(np.stack(list(chans.values())), axis=0)
+        out.append(
+            {"split": row.split, "set": row.set, "gallery": row.gallery, "n": len(row.queries), "fused": fused,
+             "channels": chans, "best": best, "visual": chans["visual"]}
+        )  # fmt: skip
+    return out
+
+
+def objective(evals: Sequence[Mapping[str, Any]]) -> float:
+    """Shortfall to the best channel (summed over rows and R@k) + USER_GAIN_WEIGHT x user-style R@10 gain over the
+    picture on the whole catalog + MEAN_WEIGHT x mean fused R@k."""
+    short = sum(float(np.minimum(0.0, e["fused"] - e["best"]).sum()) for e in evals)
+    gain = sum(float(e["fused"][2] - e["visual"][2]) for e in evals if e["set"] == "user" and e["gallery"] == "all")
+    mean = float(np.mean([e["fused"].mean() for e in evals])) if evals else 0.0
+    return short + USER_GAIN_WEIGHT * gain + MEAN_WEIGHT * mean
+
+
+def coordinate_search(
+    rows: Sequence[Row], start: Sequence[float], grid: Sequence[float] = GRID, passes: int = PASSES
+) -> tuple[np.ndarray, float]:
+    """Weights maximising ``objective`` on ``rows`` by one-ranker-at-a-time search over ``grid`` (first best kept;
+    stops after a pass without a change)."""
+    w = np.asarray(start, dtype=np.float64).copy()
+    best = objective(evaluate(rows, w))
+    for _ in range(passes):
+        changed = False
+        for k in range(len(RANKERS)):
+            for g in grid:
+                if g == w[k]:
+                    continue
+                w2 = w.copy()
+                w2[k] = g
+                o = objective(evaluate(rows, w2))
+                if o > best + 1e-9:
+                    best, w, changed = o, w2, True
+        if not changed:
+            break
+    return w, best
+
+
+def _as_vector(weights: Mapping[str, float]) -> np.ndarray:
+    from indexer.fusion import _weight
+
+    return np.array([_weight(weights, r) for r in RANKERS])
+
+
+def tune(rows: Sequence[Row], starts: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Any]:
+    """Tune on ``rows`` (tuning rows only) from each start; the best objective wins (ties: the first start)."""
+    from indexer.fusion import ZSCORE_WEIGHTS
+
+    starts = starts if starts is not None else {"equal": {}, "shipped": ZSCORE_WEIGHTS}
+    tried = {}
+    best_name = None
+    for name, start in starts.items():
+        w, o = coordinate_search(rows, _as_vector(start))
+        tried[name] = {
+            "start": dict(zip(RANKERS, _as_vector(start).tolist(), strict=True)),
+            "weights": w,
+            "objective": o,
+        }
+        if best_name is None or o > tried[best_name]["objective"] + 1e-9:
+            best_name = name
+    assert best_name is not None
+    chosen = tried[best_name]["weights"]
+    return {
+        "weights": {r: float(v) for r, v in zip(RANKERS, chosen.tolist(), strict=True)},
+        "objective": tried[best_name]["objective"],
+        "from": best_name,
+        "searches": {
+            n: {**t, "weights": dict(zip(RANKERS, t["weights"].tolist(), strict=True))} for n, t in tried.items()
+        },
+    }
+
+
+# --- the rankings -------------------------------------------------------------------------------------------------
+def collect(ws: Workspace, splits: Sequence[str], model: str, progress: bool = True) -> list[dict[str, Any]]:
+    """Every ranker's list per query for the query sets answered in ``splits``, over each split's gallery and the
+    whole catalog: ``[{"split", "set", "gallery", "queries": [{"text", "relevant", "rankings": {r: (ids,
+    scores)}}]}]``."""
+    from benchmarks.search import SETS, _bench_searcher, _chosen, load_bench_queries
+    from indexer.fusion import fusion_depth
+    from indexer.search import Filters
+    from media.progress import progress_bar
+
+    catalogs, _ = load_bench_queries(ws, SETS)
+    depth = fusion_depth(max(KS))
+    jobs = []
+    for split in splits:
+        for cq in catalogs:
+            for set_name in SETS:
+                chosen = _chosen(cq, set_name, split)
+                if not chosen:
+                    continue
+                own = {c for c, s in cq.clip_split.items() if s == split}
+                jobs.append((split, set_name, split, own, Filters(catalog=cq.catalog_id, split=split), chosen))
+                jobs.append((split, set_name, "all", set(cq.clip_split), Filters(catalog=cq.catalog_id), chosen))
+    if not jobs:
+        raise ValueError(f"no benchmark queries answered in splits {list(splits)}")
+    searcher = _bench_searcher(ws, model, sorted({q.text for j in jobs for q in j[-1]}))
+    out = []
+    bar = progress_bar(total=sum(len(j[-1]) for j in jobs), desc="rankings", enabled=progress)
+    try:
+        for split, set_name, gallery, clips, filters, chosen in jobs:
+            qs = []
+            for q in chosen:
+                r = searcher.rankings(q.text, depth=depth, filters=filters, channels=list(searcher.channels))
+                qs.append(
+                    {"text": q.text, "relevant": set(q.answers) & clips,
+                     "rankings": {k: (v.ids, v.scores) for k, v in r.items()}}
+                )  # fmt: skip
+                bar.update(1)
+            out.append({"split": split, "set": set_name, "gallery": gallery, "queries": qs})
+    finally:
+        bar.close()
+    return out
+
+
+def as_rows(raw: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """Cached rankings as matrices (answers ordered after non-answers of equal score: tie-safe)."""
+    from benchmarks.search import pessimistic
+    from indexer.fusion import Ranking
+
+    rows = []
+    for j in raw:
+        qs = []
+        for q in j["queries"]:
+            rk = {
+                r: pessimistic(Ranking(ids=np.asarray(i, np.int64), scores=np.asarray(s, np.float64)), q["relevant"])
+                for r, (i, s) in q["rankings"].items()
+            }
+            qs.append(query_matrix(rk, q["relevant"]))
+        rows.append(Row(j["split"], j["set"], j["gallery"], qs))
+    return rows
+
+
+def _inputs_key(ws: Workspace, model: str, splits: Sequence[str]) -> str:
+    from benchmarks.search import bench_inputs
+
+    inputs = bench_inputs(ws, model)
+    inputs.pop("configs", None)
+    return hashlib.sha256(json.dumps({"inputs": inputs, "splits": list(splits)}, sort_keys=True).encode()).hexdigest()
+
+
+def load_or_collect(ws: Workspace, out: Path, splits: Sequence[str], model: str, progress: bool) -> list[dict]:
+    """Cached rankings from ``<out>/fusion_rankings.pkl`` when the benchmark's inputs are unchanged, else computed."""
+    path = out / "fusion_rankings.pkl"
+    key = _inputs_key(ws, model, splits)
+    if path.is_file():
+        with path.open("rb") as f:
+            saved = pickle.load(f)
+        if saved.get("key") == key:
+            return saved["jobs"]
+    jobs = collect(ws, splits, model, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump({"key": key, "jobs": jobs}, f)
+    tmp.replace(path)
+    return jobs
+
+
+def _fmt(v: np.ndarray) -> str:
+    return " / ".join(f"{x:.1f}" for x in v)
+
+
+def format_rows(evals: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: fused vs the best single channel per row, R@1/5/10, and the user-style gain over the picture."""
+    lines = ["| split | set | gallery | n | best channel R@1/5/10 | fused R@1/5/10 | shortfall | R@10 vs visual |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for e in evals:
+        short = float(np.minimum(0.0, e["fused"] - e["best"]).sum())
+        lines.append(
+            f"| {e['split']} | {e['set']} | {e['gallery']} | {e['n']} | {_fmt(e['best'])} | {_fmt(e['fused'])} | "
+            f"{short:.1f} | {e['fused'][2] - e['visual'][2]:+.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Tune, print the weights and the per-row figures, write ``fusion_tune.json``."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.fusion_tune", description=__doc__.splitlines()[0])
+    p.add_argument("--workspace", default=None, help="workspace folder (default: $ADSEARCH_HOME or ./workspace)")
+    p.add_argument("--model", default=DEFAULT_RETRIEVER, help="retriever under <workspace>/models")
+    p.add_argument("--out", default=None, help="output folder (default <workspace>/bench)")
+    p.add_argument("--no-report", action="store_true", help=f"do not score the chosen weights on {REPORT_SPLIT}")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from indexer.fusion import ZSCORE_WEIGHTS
+
+    t0 = time.perf_counter()
+    ws = Workspace.resolve(args.workspace)
+    out = Path(args.out) if args.out else ws.bench_dir
+    splits = TUNE_SPLITS if args.no_report else (*TUNE_SPLITS, REPORT_SPLIT)
+    try:
+        raw = load_or_collect(ws, out, splits, args.model, not args.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"benchmarks.fusion_tune: error: {e}", file=sys.stderr)
+        return 2
+    rows = as_rows(raw)
+    tune_rows = [r for r in rows if is_tuning_row(r.split, r.set, r.gallery)]
+    result = tune(tune_rows)
+    w = np.array([result["weights"][r] for r in RANKERS])
+    shipped = _as_vector(ZSCORE_WEIGHTS)
+    same = bool(np.array_equal(w, shipped))
+    report = {
+        "tuned_on": [f"{r.split}/{r.set}/{r.gallery}" for r in tune_rows],
+        **result,
+        "shipped": dict(zip(RANKERS, shipped.tolist(), strict=True)),
+        "equals_shipped": same,
+        "tune_rows": evals_json(evaluate(tune_rows, w)),
+        "report_rows": evals_json(evaluate([r for r in rows if r.split == REPORT_SPLIT], w)),
+        "seconds": time.perf_counter() - t0,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "fusion_tune.json"
+    path.write_text(json.dumps(report, indent=1, default=float) + "\n", encoding="utf-8")
+    print("tuned on train/val; chosen zscore weights (ZSCORE_WEIGHTS):")
+    print(json.dumps(result["weights"], indent=1, sort_keys=True))
+    print(f"objective {result['objective']:.2f} (from the {result['from']} start); equal to the shipped "
+          f"indexer.fusion.ZSCORE_WEIGHTS: {'yes' if same else 'NO'}")  # fmt: skip
+    print("\ntuning rows:\n" + format_rows(evaluate(tune_rows, w)))
+    report_rows = [r for r in rows if r.split == REPORT_SPLIT]
+    if report_rows:
+        print(f"\n{REPORT_SPLIT} rows (never tuned on):\n" + format_rows(evaluate(report_rows, w)))
+    print(f"\nwrote {path} in {report['seconds']:.1f} s")
+    return 0
+
+
+def evals_json(evals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``evaluate``'s rows with plain lists."""
+    return [
+        {k: (v.tolist() if isinstance(v, np.ndarray) else {c: x.tolist() for c, x in v.items()} if isinstance(v, dict)
+             else v) for k, v in e.items()}
+        for e in evals
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
