@@ -58,7 +58,7 @@ _log = logging.getLogger(__name__)
 INSTALL_HINT = "the Ray engine needs Ray Data: pip install 'adsearch[ray]' (or: pip install 'ray[data]')"
 SHARD_GLOB = "shard-*.parquet"
 MAX_INPUT_FILES = 1024  # input files (blocks) of one run; more rows make each file hold more batches
-DEFAULT_ACTOR_CPUS = 2.0  # threads (and CPUs where they fit) of a model actor on a CPU-only cluster
+DEFAULT_ACTOR_CPUS = 1.0  # CPUs (and so model threads) of a model actor on a CPU-only cluster
 
 
 class RayRunError(ModelError):
@@ -80,24 +80,22 @@ def import_ray() -> Any:
     return ray
 
 
-def plan_actors(resources: dict[str, float], options: RayOptions) -> tuple[int, float, float, int]:
-    """``(actors, CPUs reserved per actor, GPUs per actor, model threads per actor)`` for a cluster's resources
-    (``ray.cluster_resources()``).
+def plan_actors(resources: dict[str, float], options: RayOptions) -> tuple[int, float, float]:
+    """``(actors, CPUs per actor, GPUs per actor)`` for a cluster's resources (``ray.cluster_resources()``).
 
-    With GPUs: one actor per GPU (``num_gpus=1``, 1 CPU each). Without: actors of ``DEFAULT_ACTOR_CPUS`` threads
-    (the model's intra-op threads, ``OMP_NUM_THREADS``), as many as fit while one CPU stays free for the Parquet
-    listing task and the decoding tasks (Ray Data's file listing asks for a whole CPU: an actor pool holding every
-    CPU would wait on it forever); at least one, reserving what is left (1 CPU on a 2-core machine, where its two
-    threads share the cores with decoding). ``options.actors`` / ``options.actor_cpus`` override.
+    With GPUs: one actor per GPU (``num_gpus=1``, 1 CPU each). Without: actors of ``actor_cpus`` CPUs (default
+    ``DEFAULT_ACTOR_CPUS``; Ray gives the actor's process as many intra-op threads, ``OMP_NUM_THREADS``), as many as
+    fit while one CPU stays free for Ray Data's file listing and the decoding tasks (the listing asks for a whole
+    CPU: an actor pool holding every CPU would wait on it forever); at least one. ``options.actors`` overrides the
+    count.
     """
     gpus = int(resources.get("GPU", 0))
     if gpus >= 1:
-        return options.actors or gpus, options.actor_cpus or 1.0, 1.0, 1
+        return options.actors or gpus, options.actor_cpus or 1.0, 1.0
     cpus = float(resources.get("CPU", 1.0))
-    threads = options.actor_cpus or DEFAULT_ACTOR_CPUS
-    actors = options.actors or max(1, int((cpus - 1.0 + 1e-9) // threads))
-    reserve = min(threads, max((cpus - 1.0) / actors, 0.25))
-    return actors, reserve, 0.0, max(1, round(threads))
+    actor_cpus = options.actor_cpus or DEFAULT_ACTOR_CPUS
+    actors = options.actors or max(1, int((cpus - 1.0 + 1e-9) // actor_cpus))
+    return actors, min(actor_cpus, max(cpus - 1.0, 0.25)), 0.0
 
 
 # --- what runs in the workers ------------------------------------------------------------------------------------
@@ -154,11 +152,7 @@ class _ModelActor:
     """Model actor: loads the stage's model once, maps each batch's decoded rows, writes the batch as one shard
     and returns (shard path, rows). A failed model call is written as the batch's ``map_error``."""
 
-    def __init__(
-        self, load: Callable[[], Callable[[list], Sequence]], to_columns: Callable, results_dir: str, threads: int
-    ) -> None:
-        if threads:  # CPU actors: the model's intra-op threads (Ray sets 1 from the CPUs reserved); before it loads
-            os.environ["OMP_NUM_THREADS"] = str(threads)
+    def __init__(self, load: Callable[[], Callable[[list], Sequence]], to_columns: Callable, results_dir: str):
         self.map_batch = load()
         self.to_columns = to_columns
         self.results_dir = Path(results_dir)
@@ -391,15 +385,15 @@ def _pipeline(
     """read_parquet -> decode tasks -> model actor pool (writes shards) -> one row per shard."""
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver shows one bar of committed items
-    actors, actor_cpus, actor_gpus, threads = plan_actors(ray.cluster_resources(), options)
-    _log.info("ray: %d model actor(s), %.2f CPU, %.0f GPU, %d threads each", actors, actor_cpus, actor_gpus, threads)
+    actors, actor_cpus, actor_gpus = plan_actors(ray.cluster_resources(), options)
+    _log.info("ray: %d model actor(s), %.2f CPU and %.0f GPU each", actors, actor_cpus, actor_gpus)
     ds = ray.data.read_parquet(str(input_path), num_cpus=options.decode_cpus)  # a block per file
     ds = ds.map_batches(
         _Decode(stage.read, item_type), batch_size=batch_size, batch_format="pyarrow", num_cpus=options.decode_cpus
     )
     return ds.map_batches(
         _ModelActor,
-        fn_constructor_args=(stage.load, stage.to_columns, str(results), 0 if actor_gpus else threads),
+        fn_constructor_args=(stage.load, stage.to_columns, str(results)),
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors),

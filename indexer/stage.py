@@ -87,7 +87,7 @@ class RayOptions:
         address: The cluster (``ray.init(address=...)``, e.g. ``ray://head:10001`` or ``auto``); None connects to
             the Ray already initialised in this process or starts a local one for the run.
         actors: Model actors (default: one per GPU of the cluster, else from its CPUs; see ``ray_engine``).
-        actor_cpus: CPUs each model actor reserves on a CPU-only cluster (default: see ``ray_engine``).
+        actor_cpus: CPUs each model actor reserves on a CPU-only cluster, and so its model's threads (default 1).
         decode_cpus: CPUs each decoding task reserves.
         local_cpus: CPUs of the local Ray started when there is none (None: all of this machine's).
     """
