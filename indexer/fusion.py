@@ -71,17 +71,17 @@ RRF_K = 60  # the constant of Cormack et al.; larger values flatten the rank cur
 DEFAULT_WEIGHTS: dict[str, float] = {}  # rrf and score: every ranker 1.0
 _MIN_DEPTH = 100  # each ranker contributes at least this many candidates
 ZSCORE_WINDOW = _MIN_DEPTH  # the top scores of a ranker that its zscore statistics are taken over
-# zscore's default weights: picked by the tuning objective (deficit to the best single channel + user-style R@10
-# gain over the picture) on cached rankings of the train split (brand, offer, speech queries) and the val split
-# (user-style queries) of the make demo catalog; reported on the test split and the whole catalog.
+# zscore's default weights: what `python -m benchmarks.fusion_tune --workspace WS` prints for the make demo
+# workspace (its objective: deficit to the best single channel + user-style R@10 gain over the picture, on the
+# train split's brand / offer / speech queries and the val split's user-style queries; test never tuned on).
 ZSCORE_WEIGHTS: dict[str, float] = {
-    "description.dense": 0.75,
-    "description.lexical": 0.5,
-    "speech.dense": 1.0,
-    "speech.lexical": 1.5,
+    "description.dense": 1.5,
+    "description.lexical": 0.25,
+    "speech.dense": 2.0,
+    "speech.lexical": 2.0,
     "text.dense": 0.75,
-    "text.lexical": 2.0,
-    "visual": 1.0,
+    "text.lexical": 3.0,
+    "visual": 1.5,
 }
 DENSE_MATCH_MIN = 0.3  # a text channel's dense similarity (MiniLM cosine) from which a clip counts as matching
 

@@ -133,10 +133,16 @@ def test_a_model_actor_killed_mid_run_loses_nothing(local_ray, ws, items, refere
     assert len(shard_ids) == len(set(shard_ids.tolist())) == 12  # each clip committed once
 
 
-def test_a_model_that_fails_every_batch_stops_the_ray_run_as_the_local_one(local_ray, ws, items, tmp_path) -> None:
+def test_a_model_that_fails_every_batch_stops_the_ray_run_as_the_local_one(
+    local_ray, ws, items, reference, tmp_path
+) -> None:
     with pytest.raises(ModelError, match=r"the model failed on .*weights do not fit") as info:
         _ray_embed(ws, items, tmp_path, load_wrapper=lambda load: Broken())
-    assert info.value.summary.done == 0 and info.value.summary.failed == 2  # the unreadable clips only
+    summary = info.value.summary
+    # Only unreadable clips are recorded as failed: those decoded before the run stopped (decode tasks run ahead of
+    # the model in Ray's pipeline, so how many of the two were reached depends on scheduling).
+    _, ref_failures = reference
+    assert summary.done == 0 and set(summary.failures) <= set(ref_failures) and summary.failed == len(summary.failures)
     assert not VectorStore(tmp_path / "vectors", "m").shards()  # nothing committed; the next run tries them all
 
 
