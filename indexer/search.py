@@ -345,8 +345,9 @@ class Searcher:
     def _hits(
         self, cur: duckdb.DuckDBPyConnection, generation: int, scores: np.ndarray, ids: np.ndarray
     ) -> list[list[Hit]]:
-        cached = self._rows.get(generation, sorted({int(i) for i in ids.ravel() if i >= 0}))
-        wanted = sorted({int(i) for i in ids.ravel() if i >= 0} - cached.keys())
+        found = {int(i) for i in ids.ravel() if i >= 0}
+        cached = self._rows.get(generation, found)
+        wanted = sorted(found - cached.keys())
         meta: dict[int, dict[str, Any]] = {i: row for i, (row, _) in cached.items()}
         texts: dict[int, dict[str, str]] = {i: t for i, (_, t) in cached.items()}
         if wanted:
