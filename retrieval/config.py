@@ -145,6 +145,7 @@ class RecipeConfig:
     amp_cpu: bool | None = None  # bf16 autocast on CPU
     warmup_ratio: float | None = None  # fraction of all steps spent in linear warm-up
     weight_decay: float | None = None  # AdamW decoupled weight decay
+    partial_caption_prob: float | None = None  # chance of training on a subset of a caption's sentences
 
     def __post_init__(self) -> None:
         _check(self.epochs is None or self.epochs >= 1, f"recipe.epochs must be >= 1, got {self.epochs}")

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class TrainConfig:
     grad_clip_norm: float | None = 1.0  # max global gradient L2 norm; None disables clipping
     loss_weights: Mapping[str, float] = field(default_factory=lambda: {"asr": 1.0, "caption": 1.0})  # per source
     caption_kinds: tuple[str, ...] = ("reference", "general")  # text kinds pooled into the caption source
+    # Chance that a picked multi-sentence caption is replaced by an ordered random subset of its sentences (1 to
+    # n-1 of them): short partial descriptions, like the few attributes a person types as a query.
+    partial_caption_prob: float = 0.0
     asr_kind: str = "asr"  # text kind of the ASR source
     num_workers: int = 0  # DataLoader worker processes decoding frames
     frame_cache_dir: str | None = None  # directory for uint8 .npy frame caches; None = no disk cache
@@ -71,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss_weights source(s) {unknown}; valid sources: {list(SOURCES)}")
         if not self.text_backbone_lr_ratio > 0.0:
             raise ValueError(f"text_backbone_lr_ratio must be > 0, got {self.text_backbone_lr_ratio}")
+        if not 0.0 <= self.partial_caption_prob <= 1.0:
+            raise ValueError(f"partial_caption_prob must be in [0, 1], got {self.partial_caption_prob}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         object.__setattr__(self, "loss_weights", dict(self.loss_weights))
@@ -88,14 +94,28 @@ class TrainResult:
     checkpoint_dir: Path  # where config.json, model.safetensors, train_state.pt and train_log.jsonl live
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def partial_view(text: str, rng: np.random.Generator) -> str:
+    """An ordered random subset of ``text``'s sentences (1 to n-1 of them); a one-sentence text comes back whole."""
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
+    if len(sentences) < 2:
+        return text
+    keep = np.sort(rng.choice(len(sentences), size=int(rng.integers(1, len(sentences))), replace=False))
+    return " ".join(sentences[i] for i in keep)
+
+
 def sample_texts(
     items: Sequence[ClipItem],
     rng: np.random.Generator,
     *,
     caption_kinds: Sequence[str],
     asr_kind: str = "asr",
+    partial_caption_prob: float = 0.0,
 ) -> dict[str, tuple[list[str], list[int]]]:
-    """Pick this step's texts: per clip one ASR text and one caption (a random available kind, then a text).
+    """Pick this step's texts: per clip one ASR text and one caption (a random available kind, then a text; with
+    probability ``partial_caption_prob`` that caption's ``partial_view``).
 
     Returns:
         ``{"asr": (texts, rows), "caption": (texts, rows)}`` where ``rows`` index ``items``; clips without a text of
@@ -110,7 +130,10 @@ def sample_texts(
         kinds = [k for k in caption_kinds if item.texts.get(k)]
         if kinds:
             texts = item.texts[kinds[rng.integers(len(kinds))]]
-            out["caption"][0].append(texts[rng.integers(len(texts))])
+            text = texts[rng.integers(len(texts))]
+            if partial_caption_prob > 0.0 and rng.random() < partial_caption_prob:
+                text = partial_view(text, rng)
+            out["caption"][0].append(text)
             out["caption"][1].append(row)
     return out
 
@@ -352,7 +375,13 @@ def _train_epoch(
     bar = progress_bar(loader, total=len(batches), desc=desc, enabled=progress)
     for batch in bar:
         batch_items = [items[i] for i in batch["index"].tolist()]
-        texts = sample_texts(batch_items, rng, caption_kinds=cfg.caption_kinds, asr_kind=cfg.asr_kind)
+        texts = sample_texts(
+            batch_items,
+            rng,
+            caption_kinds=cfg.caption_kinds,
+            asr_kind=cfg.asr_kind,
+            partial_caption_prob=cfg.partial_caption_prob,
+        )
         stats = training_step(
             model,
             batch["frames"],

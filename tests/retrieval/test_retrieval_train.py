@@ -85,3 +85,40 @@ def test_resume_continues_from_the_saved_epoch(tmp_path):
     # Same batches, texts and optimiser state as the uninterrupted run.
     for (name, a), b in zip(straight.state_dict().items(), fresh.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def _caption_texts(items, seed, **kw):
+    import numpy as np
+
+    from retrieval.train import sample_texts
+
+    return sample_texts(items, np.random.default_rng(seed), caption_kinds=("reference",), **kw)["caption"][0]
+
+
+def test_partial_views_are_ordered_proper_subsets_of_a_captions_sentences():
+    from retrieval import ClipItem
+
+    sentences = ["A woman in a yellow dress walks.", "She holds a red bag!", "Then she waves?", "The sky is blue."]
+    multi = ClipItem(clip_id=1, path="a.mp4", start_s=0, end_s=1, texts={"reference": [" ".join(sentences)]})
+    single = ClipItem(clip_id=2, path="a.mp4", start_s=1, end_s=2, texts={"reference": ["One sentence only."]})
+    items = [multi, single] * 20
+
+    assert set(_caption_texts(items, 0)) == {multi.texts["reference"][0], "One sentence only."}
+
+    views = _caption_texts(items, 0, partial_caption_prob=1.0)
+    assert views == _caption_texts(items, 0, partial_caption_prob=1.0)  # seeded
+    assert views[1::2] == ["One sentence only."] * 20  # a single sentence stays whole
+    seen = set()
+    for view in views[0::2]:
+        kept = [s for s in sentences if s in view]
+        assert view == " ".join(kept) and 1 <= len(kept) < len(sentences)  # in order, at least one dropped
+        seen.add(view)
+    assert len(seen) > 3  # different subsets across clips and steps
+
+    mixed = _caption_texts(items, 1, partial_caption_prob=0.5)[0::2]
+    assert multi.texts["reference"][0] in mixed and len(set(mixed)) > 2
+
+
+def test_partial_caption_prob_is_validated():
+    with pytest.raises(ValueError, match="partial_caption_prob"):
+        TrainConfig(partial_caption_prob=1.5)
