@@ -1,10 +1,11 @@
 """``python -m benchmarks.speed --serve``: the search service under load while the index is published again.
 
 A real ``adsearch serve`` process (API + app, 127.0.0.1 on a free port) over the workspace; ``--clients`` threads
-of this process send ``--searches`` searches in all over keep-alive HTTP connections (queries: catalog texts,
-k 10), while this process rebuilds and publishes the index ``--publishes`` times (``adsearch index build``'s
-library call). Reports errors, end-to-end latency p50/p95/p99 and throughput, writes ``speed_serve.json`` /
-``.md`` and ``speed_serve.png`` (latency over time with the publishes marked) under ``<workspace>/bench``.
+of this process send ``--searches`` searches in all over keep-alive HTTP connections (k 10; each search its own
+query, never a repeat: the catalog's distinct texts, then word prefixes of them, see ``distinct_queries``), while
+this process rebuilds and publishes the index ``--publishes`` times (``adsearch index build``'s library call).
+Reports errors, end-to-end latency p50/p95/p99 and throughput, writes ``speed_serve.json`` / ``.md`` and
+``speed_serve.png`` (latency over time with the publishes marked) under ``<workspace>/bench``.
 Loopback only; bounded by ``--searches`` and ``--timeout-s``.
 """
 
@@ -25,13 +26,36 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run_serve"]
+__all__ = ["distinct_queries", "run_serve"]
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def distinct_queries(texts: list[str], n: int, seed: int) -> list[str]:
+    """``n`` distinct query strings in a seeded order, so no search of the load test repeats an earlier one (a cache
+    of query vectors or results would otherwise be measured): the distinct ``texts``, then, while more are needed,
+    their word prefixes (the first 3/4, 1/2, 1/4 of each text's words, at least 3 words) as variations. Fewer than
+    ``n`` only when the texts and their prefixes run out."""
+    base = sorted({" ".join(t.split()) for t in texts} - {""})
+    out = dict.fromkeys(base)
+    for frac in (0.75, 0.5, 0.25):
+        if len(out) >= n:
+            break
+        for t in base:
+            words = t.split()
+            cut = max(3, int(len(words) * frac))
+            if cut < len(words):
+                out.setdefault(" ".join(words[:cut]))
+    queries = list(out)
+    rng = random.Random(seed)
+    head, tail = queries[: len(base)], queries[len(base) :]  # whole texts first, then the variations
+    rng.shuffle(head)
+    rng.shuffle(tail)
+    return (head + tail)[:n]
 
 
 def _queries(ws: Any, n: int, seed: int) -> list[str]:
@@ -41,8 +65,7 @@ def _queries(ws: Any, n: int, seed: int) -> list[str]:
         rows = cat.query(
             "SELECT DISTINCT text FROM texts WHERE kind IN ('reference', 'general', 'fine') AND length(text) > 0"
         )
-    texts = sorted(r["text"] for r in rows)
-    return random.Random(seed).sample(texts, min(n, len(texts)))
+    return distinct_queries([r["text"] for r in rows], n, seed)
 
 
 def _wait_ready(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
@@ -71,7 +94,7 @@ def run_serve(args: Any) -> int:
 
     ws = Workspace.resolve(args.workspace)
     out = args.out or ws.bench_dir
-    queries = _queries(ws, 500, args.seed)
+    queries = _queries(ws, args.searches, args.seed)  # one distinct query per search
     if not queries:
         print(f"no catalog texts to query with in {ws.root}", file=sys.stderr)
         return 2
@@ -83,22 +106,24 @@ def run_serve(args: Any) -> int:
         _wait_ready(port, proc, args.timeout_s)
         load_s = time.perf_counter() - started
         print(f"server ready in {load_s:.1f} s on 127.0.0.1:{port}; {len(queries)} distinct queries", flush=True)
+        if len(queries) < args.searches:
+            print(f"only {len(queries)} distinct queries: some of the {args.searches} searches repeat one", flush=True)
         lat: list[tuple[float, float]] = []  # (start offset s, latency s)
         errors: list[str] = []
         versions: dict[str, int] = {}
-        counter = iter(range(args.searches))
+        counter = iter(range(args.searches))  # search i sends queries[i % len(queries)]
         lock = threading.Lock()
         t0 = time.perf_counter()
         deadline = time.monotonic() + args.timeout_s
 
         def client(i: int) -> None:
-            rng = random.Random(args.seed + i)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             while time.monotonic() < deadline:
                 with lock:
-                    if next(counter, None) is None:
-                        break
-                body = json.dumps({"query": rng.choice(queries), "k": args.k})
+                    n = next(counter, None)
+                if n is None:
+                    break
+                body = json.dumps({"query": queries[n % len(queries)], "k": args.k})
                 s = time.perf_counter()
                 try:
                     conn.request("POST", "/search", body=body, headers={"Content-Type": "application/json"})
