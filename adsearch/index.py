@@ -362,6 +362,7 @@ def open_searcher(
     onnx: bool = True,
     export_onnx: bool = False,
     copy_catalog: bool = True,
+    onnx_threads: int | None = None,
 ) -> Searcher:
     """A ``Searcher`` over the workspace's published index for ``model``, encoding queries with its text tower.
 
@@ -376,6 +377,11 @@ def open_searcher(
         export_onnx: Export it first when it is missing or stale (loads torch once, some seconds).
         copy_catalog: Search an in-memory copy of the catalog (long-running searchers); False reads the file
             through views (one search and exit; see ``indexer.catalog_snapshot``).
+        onnx_threads: onnxruntime threads per query encode (``TextOnnx.open``; None: its default); the service
+            passes 1 and runs searches in parallel.
+
+    The searcher may be called from several threads at once: the ONNX encoder is thread-safe; the torch encoder
+    (no valid ONNX export) is called under a lock (its tokenizer is not thread-safe).
 
     Raises:
         FileNotFoundError: no catalog, no checkpoint, no vectors or no published index (the message names the
@@ -400,10 +406,11 @@ def open_searcher(
     from indexer.text_index import TextChannels, TextEncoder
 
     text_onnx = None
+    torch_lock = threading.Lock()  # the torch encoders' shared backbone: one call at a time
     if onnx:
         from retrieval.onnx_text import load_text_onnx
 
-        text_onnx = load_text_onnx(path, export=export_onnx)
+        text_onnx = load_text_onnx(path, export=export_onnx, threads=onnx_threads)
     if text_onnx is not None:
         encode_text = text_onnx.encode_queries
         backbone = text_onnx.sentence_model()
@@ -413,7 +420,8 @@ def open_searcher(
         net = load_retriever(ws, model)
 
         def encode_text(texts: list[str]):
-            return encode_queries(net, texts)
+            with torch_lock:  # a HF fast tokenizer raises "Already borrowed" when two threads call it at once
+                return encode_queries(net, texts)
 
         backbone = getattr(net.text, "backbone", None)
     shared = backbone if _shares_text_backbone(meta["config"].get("text") or {}) else None
@@ -423,7 +431,7 @@ def open_searcher(
         model_id=store.model_id,
         encode_text=encode_text,
         workspace_root=ws.root,
-        text_channels=TextChannels(ws.indexes_dir, TextEncoder(backbone=shared)),  # the channels published for it
+        text_channels=TextChannels(ws.indexes_dir, TextEncoder(backbone=shared, encode_lock=torch_lock)),
         copy_catalog=copy_catalog,
     )
 

@@ -173,7 +173,6 @@ class SearchService:
         self._factory = searcher_factory or self._open_searcher
         self._searcher: Any = None
         self._open_lock = threading.Lock()
-        self._search_lock = threading.Lock()  # one query encode at a time: tokenizers are not thread-safe
         self._media_lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="adsearch-serve-"))
         self.uploads = self.scratch / "uploads"
@@ -187,9 +186,15 @@ class SearchService:
 
     # --- the searcher ------------------------------------------------------------------------------------------
     def _open_searcher(self) -> Any:
+        import faiss
+
         from adsearch.index import open_searcher
 
-        return open_searcher(self.ws, model=self.model)
+        # Searches run in parallel request threads, each on one core: one thread per FAISS and onnxruntime call
+        # (FAISS's OpenMP threads and onnxruntime's spinning pool threads would fight the other searches for the
+        # same cores; measured in docs/experiments.md). FAISS's thread count is process-wide.
+        faiss.omp_set_num_threads(1)
+        return open_searcher(self.ws, model=self.model, onnx_threads=1)
 
     def searcher(self) -> Any:
         """The service's one ``Searcher``, opened on first use.
@@ -355,12 +360,11 @@ class SearchService:
         if chosen is not None and self._supports_channels(searcher):
             kwargs["channels"] = chosen
         t0 = time.perf_counter()
-        with self._search_lock:
-            try:
-                hits = searcher.search(text, k=offset + k + 1, filters=Filters(**active), **kwargs)
-            except (QueryError, ValueError, TypeError) as e:  # e.g. a channel the searcher refuses
-                raise BadRequest(str(e)) from None
-            version = searcher.version
+        try:  # no lock: the searcher is thread-safe, searches run in parallel (adsearch.index.open_searcher)
+            hits = searcher.search(text, k=offset + k + 1, filters=Filters(**active), **kwargs)
+        except (QueryError, ValueError, TypeError) as e:  # e.g. a channel the searcher refuses
+            raise BadRequest(str(e)) from None
+        version = searcher.version
         took = 1000 * (time.perf_counter() - t0)
         return SearchPage(
             query=text,

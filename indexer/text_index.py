@@ -24,6 +24,7 @@ same analyzer turns queries into terms and finds the words of a snippet to highl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -184,13 +185,26 @@ class TextEncoder:
         backbone: An already loaded ``SentenceTransformer`` of that model to use instead of loading another (e.g. the
             retriever's frozen text backbone).
         batch_size: Texts per forward pass.
+        encode_lock: The lock that serialises calls into a backbone that is not thread-safe; pass the lock of the
+            backbone's other users when it is shared (default: a lock of this encoder's own).
+
+    Thread-safe: calls are serialised unless the backbone says it is thread-safe (``thread_safe``, e.g.
+    ``retrieval.onnx_text``'s sentence model); a ``SentenceTransformer``'s tokenizer is not.
     """
 
-    def __init__(self, model: str = DEFAULT_TEXT_MODEL, *, backbone=None, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_TEXT_MODEL,
+        *,
+        backbone=None,
+        batch_size: int = 64,
+        encode_lock: threading.Lock | None = None,
+    ) -> None:
         self.model = model
         self.batch_size = batch_size
         self._st = backbone
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loading the model
+        self._encode_lock = encode_lock or threading.Lock()  # calls into a backbone that is not thread-safe
         if model == DEFAULT_TEXT_MODEL:
             self.encoder_id = "minilm-l6-v2"
         else:
@@ -228,13 +242,15 @@ class TextEncoder:
         """(N, dim) float32 unit vectors of ``texts``."""
         if not texts:
             return np.empty((0, self.dim), np.float32)
-        out = self._model().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        model = self._model()
+        with contextlib.nullcontext() if getattr(model, "thread_safe", False) else self._encode_lock:
+            out = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -500,7 +516,7 @@ class TextChannels:
         self._analyzer = _analyzer()
         self._stems: dict[str, str | None] = {}
         self._unit_vectors: dict[str, np.ndarray] = {}
-        self._query_vec: tuple[str, np.ndarray] | None = None
+        self._local = threading.local()  # per thread: its last query's vector (searches may run in parallel)
 
     # --- versions -------------------------------------------------------------------------------------------
     def _discover(self) -> None:
@@ -553,12 +569,13 @@ class TextChannels:
 
     # --- rankings -------------------------------------------------------------------------------------------
     def query_vector(self, query: str) -> np.ndarray:
-        """The dense encoder's (1, dim) vector of ``query`` (the last one is cached)."""
-        cached = self._query_vec
+        """The dense encoder's (1, dim) vector of ``query`` (this thread's last one is kept: a search asks for it for
+        its rankings and again for its snippets)."""
+        cached = getattr(self._local, "query_vec", None)
         if cached is not None and cached[0] == query:
             return cached[1]
         vec = self.encoder.encode([query])
-        self._query_vec = (query, vec)
+        self._local.query_vec = (query, vec)
         return vec
 
     def _bm25(self, loaded: LoadedIndex, terms: list[str], depth: int, allowed: np.ndarray | None) -> Ranking:
@@ -625,12 +642,16 @@ class TextChannels:
         return [tuple(p) for p in json.loads(bytes(searcher.doc(hits[0][1])["parts"][0]).decode())]
 
     def _unit_vectors_of(self, units: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(u for u in units if u not in self._unit_vectors))
+        known = self._unit_vectors
+        found = {u: v for u in dict.fromkeys(units) if (v := known.get(u)) is not None}
+        missing = [u for u in dict.fromkeys(units) if u not in found]
         if missing:
-            if len(self._unit_vectors) + len(missing) > _CACHE_MAX:
-                self._unit_vectors.clear()
-            self._unit_vectors.update(zip(missing, self.encoder.encode(missing), strict=True))
-        return np.stack([self._unit_vectors[u] for u in units])
+            new = dict(zip(missing, self.encoder.encode(missing), strict=True))
+            found.update(new)
+            if len(known) + len(new) > _CACHE_MAX:
+                known.clear()  # another thread's lookups above hold their own vectors
+            known.update(new)
+        return np.stack([found[u] for u in units])
 
     def snippets(self, query: str, wanted: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Snippet]:
         """The best-matching unit (sentence / phrase / line) of each (clip id, text channel) in ``wanted``.

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -196,14 +197,19 @@ class TextOnnx:
         self._session = session
         self._tok = tokenizer
         self.meta = meta
-        # The outputs of the last one-text run: a search encodes its query for the retriever (query output) and
-        # for the text channels (sentence output), one run serves both.
-        self._last: tuple[str, np.ndarray, np.ndarray] | None = None
+        # Per thread, the outputs of its last one-text run: a search encodes its query for the retriever (query
+        # output) and for the text channels (sentence output), one run serves both. Per thread, so searches running
+        # in parallel threads do not evict each other's query between those two calls.
+        self._local = threading.local()
 
     @classmethod
     def open(cls, checkpoint_dir: str | Path, *, model_id: str | None = None, threads: int | None = None) -> TextOnnx:
         """Open and check the export of the checkpoint's current ``model_id`` (read from its config.json unless
         given).
+
+        ``threads``: onnxruntime's intra-op threads per run (None: its default, one per core, spinning between
+        ops). 1 runs each call on the calling thread without spinning: what a server that runs several searches in
+        parallel wants (``adsearch serve``); the vectors are the same.
 
         Raises:
             TextOnnxError: no export for that model_id, or a file whose size or SHA-256 differs from the meta, or
@@ -238,6 +244,9 @@ class TextOnnx:
         opts.log_severity_level = 3  # errors only: no optimizer chatter on stderr
         if threads is not None:
             opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            if threads == 1:  # no pool threads spinning after each op, taking a core from the parallel searches
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
             tok = _tokenizer(tok_json, meta)
@@ -265,7 +274,7 @@ class TextOnnx:
                 )
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        last = self._last
+        last = getattr(self._local, "last", None)
         if len(texts) == 1 and last is not None and last[0] == texts[0]:
             return last[1].copy(), last[2].copy()
         queries = np.zeros((len(texts), self.meta.embed_dim), np.float32)
@@ -274,7 +283,7 @@ class TextOnnx:
             for rows, feeds in _feeds(self._tok, texts, self.meta.pad_id):
                 queries[rows], sentences[rows] = self._session.run(list(_OUTPUTS), feeds)
         if len(texts) == 1:
-            self._last = (texts[0], queries.copy(), sentences.copy())  # one assignment: safe across threads
+            self._local.last = (texts[0], queries.copy(), sentences.copy())
         return queries, sentences
 
     @property
@@ -313,7 +322,10 @@ class TextOnnx:
 
 
 class _SentenceModel:
-    """``TextOnnx.sentence_model()``: ``encode`` / ``get_embedding_dimension`` like a ``SentenceTransformer``."""
+    """``TextOnnx.sentence_model()``: ``encode`` / ``get_embedding_dimension`` like a ``SentenceTransformer``;
+    thread-safe (``thread_safe``: ``TextEncoder`` need not serialise its calls)."""
+
+    thread_safe = True
 
     def __init__(self, onnx: TextOnnx) -> None:
         self._onnx = onnx
@@ -481,8 +493,11 @@ def export_text_onnx(checkpoint_dir: str | Path, model=None) -> Path:
         return meta_path
 
 
-def load_text_onnx(checkpoint_dir: str | Path, *, export: bool = True, model=None) -> TextOnnx | None:
-    """The checkpoint's ``TextOnnx``, exported first when missing, stale or corrupt (if ``export``).
+def load_text_onnx(
+    checkpoint_dir: str | Path, *, export: bool = True, model=None, threads: int | None = None
+) -> TextOnnx | None:
+    """The checkpoint's ``TextOnnx``, exported first when missing, stale or corrupt (if ``export``); ``threads`` as
+    for ``TextOnnx.open``.
 
     Returns None (the caller encodes with torch) when the text tower is not exportable, onnxruntime is not
     installed, or the export is missing and ``export`` is False or fails (the reason is logged).
@@ -494,7 +509,7 @@ def load_text_onnx(checkpoint_dir: str | Path, *, export: bool = True, model=Non
     if not supports_text_onnx(ckpt["config"]):
         return None
     try:
-        return TextOnnx.open(checkpoint_dir, model_id=ckpt["model_id"])
+        return TextOnnx.open(checkpoint_dir, model_id=ckpt["model_id"], threads=threads)
     except ImportError as e:
         logger.info("onnxruntime not available (%s): queries are encoded with torch", e)
         return None
@@ -505,7 +520,7 @@ def load_text_onnx(checkpoint_dir: str | Path, *, export: bool = True, model=Non
         logger.warning("%s: exporting the text tower once (some seconds; later opens are fast)", e)
     try:
         export_text_onnx(checkpoint_dir, model=model)
-        return TextOnnx.open(checkpoint_dir, model_id=ckpt["model_id"])
+        return TextOnnx.open(checkpoint_dir, model_id=ckpt["model_id"], threads=threads)
     except (ImportError, OSError, TextOnnxError) as e:
         logger.warning(
             "cannot export the text tower of %s to ONNX (%s): queries are encoded with torch", ckpt["model_id"], e

@@ -216,3 +216,39 @@ def test_a_query_and_its_sentence_vector_come_from_one_run(exported: Path) -> No
     onnx.encode_queries([QUERIES[1]])
     onnx.encode_queries([query, QUERIES[1]])  # batches always run
     assert counting.runs == 3
+
+
+def test_one_thread_sessions_in_parallel_threads_give_the_serial_vectors(exported: Path) -> None:
+    """``threads=1`` (``adsearch serve``: one thread per run, no spinning) gives the default session's vectors, and
+    searches in parallel threads each get their own query's vectors from one run per query (the kept last run is
+    per thread: a parallel query does not evict it between a search's two calls)."""
+    import threading
+
+    texts = corpus()[:40]
+    serial = TextOnnx.open(exported)
+    want_q = np.concatenate([serial.encode_queries([t]) for t in texts])
+    want_s = np.concatenate([serial.encode_sentences([t]) for t in texts])
+    onnx = TextOnnx.open(exported, threads=1)
+    counting = _CountingSession(onnx._session)
+    onnx._session = counting
+    got_q, got_s = np.zeros_like(want_q), np.zeros_like(want_s)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def worker(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(w, len(texts), 8):
+                got_q[i] = onnx.encode_queries([texts[i]])[0]
+                got_s[i] = onnx.encode_sentences([texts[i]])[0]
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counting.runs == len(texts), "one run per query, in parallel threads too"
+    assert np.abs(got_q - want_q).max() < 1e-5 and np.abs(got_s - want_s).max() < 1e-5

@@ -1,0 +1,92 @@
+"""Searches in parallel threads (``adsearch serve`` runs them without a lock) give exactly the serial results, on
+both query encoders: the ONNX export run with one thread per call (the service's setting) and the torch text tower
+(no export), whose tokenizer is shared by the retriever and the text channels and must be called under one lock.
+
+The workspace is the session's tiny one (tests/search_workspace.py), copied, with its text channels indexed (so
+every search is a fused one: visual + BM25 + dense per text channel, snippets) and, for the ONNX half, the
+retriever's text side exported."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from typing import Any
+
+import pytest
+
+from adsearch.workspace import Workspace
+from tests.search_workspace import MODEL, session_workspace
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    from adsearch.index import update_text_indexes
+
+    base = session_workspace(tmp_path_factory)
+    out = Workspace.resolve(tmp_path_factory.mktemp("parallel") / "ws")
+    shutil.copytree(base.root, out.root, symlinks=True)
+    update_text_indexes(out, progress=False)
+    return out
+
+
+def _queries(ws: Workspace) -> list[str]:
+    from indexer.catalog import open_catalog
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        rows = cat.query("SELECT DISTINCT text FROM texts WHERE kind IN ('reference', 'general') ORDER BY text")
+    return [r["text"] for r in rows][:24]
+
+
+def _summary(hits: list[Any]) -> list[tuple]:
+    return [(h.clip_id, h.score, h.channels, h.snippet) for h in hits]
+
+
+def _in_parallel(search, queries: list[str], n_threads: int = 6) -> list[list[tuple]]:
+    out: list[Any] = [None] * len(queries)
+    errors: list[BaseException] = []
+    start = threading.Barrier(n_threads)
+
+    def worker(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(w, len(queries), n_threads):
+                out[i] = _summary(search(queries[i]))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == [], errors
+    return out
+
+
+def test_parallel_searches_equal_serial_ones_with_the_torch_encoder(ws: Workspace) -> None:
+    from adsearch.index import open_searcher
+
+    searcher = open_searcher(ws, model=MODEL, onnx=False)
+    assert len(searcher.channels) > 1, "fused searches: the text channels are published"
+    queries = _queries(ws)
+    serial = [_summary(searcher.search(q, k=10)) for q in queries]
+    assert all(len(s) == 10 for s in serial)
+    assert _in_parallel(lambda q: searcher.search(q, k=10), queries) == serial
+
+
+def test_parallel_service_searches_equal_serial_ones_with_the_onnx_encoder(ws: Workspace) -> None:
+    from adsearch.index import checkpoint_dir
+    from adsearch.service import SearchService
+    from retrieval.onnx_text import export_text_onnx
+
+    export_text_onnx(checkpoint_dir(ws, MODEL))
+    service = SearchService(ws, model=MODEL)
+    try:
+        searcher = service.searcher()
+        assert searcher._encode.__self__.__class__.__name__ == "TextOnnx", "the service encodes with the export"
+        queries = _queries(ws)
+        serial = [_summary(service.search(q, k=10).hits) for q in queries]
+        assert all(len(s) == 10 for s in serial)
+        assert _in_parallel(lambda q: service.search(q, k=10).hits, queries) == serial
+    finally:
+        service.close()
