@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from adsearch import cli_app, cli_caption, cli_index, cli_ocr
+from adsearch import cli_app, cli_asr, cli_caption, cli_index, cli_ocr
 from adsearch.cli_options import add_checkpoint_option, add_renamed_option, retriever_configs
 from adsearch.defaults import DEFAULT_PRETRAINED_TAG, DEFAULT_RETRIEVER_CONFIG
 from adsearch.workspace import ENV_VAR, Workspace
@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_demo)
 
-    for module in (cli_index, cli_caption, cli_app, cli_ocr):  # one module per stage group, each owns its commands
+    # one module per stage group, each owns its commands
+    for module in (cli_index, cli_caption, cli_app, cli_ocr, cli_asr):
         module.add_commands(sub)
     return p
 

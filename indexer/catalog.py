@@ -210,6 +210,7 @@ class Catalog:
             "DELETE FROM texts WHERE clip_id IN (SELECT clip_id FROM clips WHERE video_id = ?)", [video_id]
         )
         self.con.execute("DELETE FROM clips WHERE video_id = ?", [video_id])
+        self.con.execute("DELETE FROM transcribed WHERE video_id = ?", [video_id])
         self.con.execute("DELETE FROM videos WHERE video_id = ?", [video_id])
 
     # --- texts -----------------------------------------------------------------------------------------------
@@ -235,6 +236,28 @@ class Catalog:
             self.con.execute("ROLLBACK")
             raise
         return len(rows)
+
+    def write_transcripts(self, videos: Iterable[tuple[int, str, Sequence[tuple[int, str]]]]) -> int:
+        """Record transcribed videos in one transaction: for each (video_id, source, [(clip_id, words), ...]) the
+        clips' ``asr`` texts (clips without words get none) and the video's ``transcribed`` row (so a later
+        ``adsearch transcribe`` skips it, speech or not). Returns the texts written."""
+        videos = list(videos)
+        texts = [[cid, "asr", words, source] for _, source, clips in videos for cid, words in clips if words]
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if texts:
+                self.con.executemany(
+                    "INSERT OR REPLACE INTO texts (clip_id, kind, text, source) VALUES (?, ?, ?, ?)", texts
+                )
+            self.con.executemany(
+                "INSERT OR REPLACE INTO transcribed (video_id, source, clips) VALUES (?, ?, ?)",
+                [[vid, source, sum(1 for _, w in clips if w)] for vid, source, clips in videos],
+            )
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return len(texts)
 
     # --- runs ------------------------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, catalog_id: str | None) -> None:

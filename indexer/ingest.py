@@ -224,14 +224,11 @@ def _asr_texts(task: _Task, ranges: Sequence[tuple[float, float]], has_audio: bo
     if not (task.opts.asr and has_audio):
         return [None] * len(ranges)
     from media import transcribe
+    from media.asr import whisper_source, words_in_ranges  # shared with indexer.transcribe: the same texts
 
     tr = transcribe(task.video.path, model=task.opts.asr_model)
-    source = f"whisper:{Path(task.opts.asr_model).name if task.opts.asr_model else 'tiny.en'}"
-    out: list[tuple[str, str] | None] = []
-    for start, end in ranges:
-        words = " ".join(s.text.strip() for s in tr.segments if start <= (s.start_s + s.end_s) / 2 < end).strip()
-        out.append((words, source) if words else None)
-    return out
+    source = whisper_source(task.opts.asr_model)
+    return [(words, source) if words else None for words in words_in_ranges(tr, ranges)]
 
 
 def _process(task: _Task) -> tuple[VideoRow, list[ClipRow]]:

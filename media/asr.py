@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,15 @@ from media.errors import NoAudioStreamError
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-__all__ = ["Segment", "Transcript", "default_whisper_model", "transcribe"]
+__all__ = [
+    "Segment",
+    "Transcript",
+    "default_whisper_model",
+    "load_whisper",
+    "transcribe",
+    "whisper_source",
+    "words_in_ranges",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +53,21 @@ class Transcript:
     text: str  # segment texts joined by spaces ("" when nothing was said)
     segments: tuple[Segment, ...]  # in time order
     language: str  # language code used or detected ("en"); the requested one when nothing was transcribed
+
+
+def whisper_source(model: str | Path | None = None) -> str:
+    """The ``source`` of the texts a Whisper model writes: ``whisper:<model folder or size name>``
+    (``whisper:tiny.en`` for the packaged default)."""
+    return f"whisper:{Path(model).name if model else 'tiny.en'}"
+
+
+def words_in_ranges(transcript: Transcript, ranges: Sequence[tuple[float, float]]) -> list[str]:
+    """The words said in each time range (e.g. a video's clips): the texts of the segments whose midpoint lies in
+    ``[start, end)``, joined by spaces ("" where none does)."""
+    return [
+        " ".join(s.text.strip() for s in transcript.segments if start <= (s.start_s + s.end_s) / 2 < end).strip()
+        for start, end in ranges
+    ]
 
 
 def default_whisper_model() -> Path:
@@ -114,6 +138,16 @@ def transcribe(
         segments=segments,
         language=info.language or language or "",
     )
+
+
+def load_whisper(model: str | Path | None = None, *, device: str = "auto", compute_type: str = "int8") -> WhisperModel:
+    """The faster-whisper model ``transcribe`` uses for these arguments, loaded now (once per process: cached).
+
+    Raises:
+        FileNotFoundError: a model directory that does not exist.
+        ValueError: the model cannot be loaded.
+    """
+    return _load_model(_model_key(model), device, compute_type)
 
 
 def _model_key(model: str | Path | None) -> str:
