@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -93,6 +94,27 @@ def _hit_json(hit: Any, base: str) -> dict[str, Any]:
     out["thumbnail_url"] = f"{base}/media/thumbs/{hit.clip_id}.jpg"
     out["clip_url"] = f"{base}/media/clips/{hit.clip_id}.mp4"
     return _json_safe(out)
+
+
+def _snippet_fields(snippet: Any) -> dict[str, Any] | None:
+    return None if snippet is None else {f: getattr(snippet, f) for f in snippet.__dataclass_fields__}
+
+
+def _fast_hit(hit: Any, base: str) -> dict[str, Any]:
+    """``_hit_json`` of an ``indexer.search.Hit`` without ``asdict``'s deep copies (orjson writes tuples as arrays,
+    a non-finite float as null)."""
+    out = {f: getattr(hit, f) for f in hit.__dataclass_fields__ if f not in _HIDDEN_HIT_FIELDS}
+    out["snippet"] = _snippet_fields(hit.snippet)
+    out["snippets"] = {str(k): _snippet_fields(v) for k, v in hit.snippets.items()}
+    out["thumbnail_url"] = f"{base}/media/thumbs/{hit.clip_id}.jpg"
+    out["clip_url"] = f"{base}/media/clips/{hit.clip_id}.mp4"
+    return out
+
+
+def _json_response(payload: dict[str, Any]) -> Response:
+    """``payload`` written by orjson: a fraction of FastAPI's encoder's cost for a page of hits."""
+    body = orjson.dumps(payload, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return Response(body, media_type="application/json")
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
@@ -282,19 +304,22 @@ def create_app(
     def search(body: SearchRequest, request: Request) -> dict[str, Any]:
         """One page of hits, best first: ``hits[i].rank`` counts from 1 over the whole ranked list."""
         page = service.search(body.query, k=body.k, offset=body.offset, filters=body.filters, channels=body.channels)
-        return {
-            "query": page.query,
-            "k": page.k,
-            "offset": page.offset,
-            "count": len(page.hits),
-            "has_more": page.has_more,
-            "filters": page.filters,
-            "channels": page.channels,
-            "model_id": page.model_id,
-            "index_version": page.index_version,
-            "took_ms": round(page.took_ms, 2),
-            "hits": [_hit_json(h, base(request)) for h in page.hits],
-        }
+        hit_json = _fast_hit if all(type(h).__name__ == "Hit" for h in page.hits) else _hit_json
+        return _json_response(
+            {
+                "query": page.query,
+                "k": page.k,
+                "offset": page.offset,
+                "count": len(page.hits),
+                "has_more": page.has_more,
+                "filters": page.filters,
+                "channels": page.channels,
+                "model_id": page.model_id,
+                "index_version": page.index_version,
+                "took_ms": round(page.took_ms, 2),
+                "hits": [hit_json(h, base(request)) for h in page.hits],
+            }
+        )
 
     def clip_id_of(raw: str) -> int:
         if not raw.isdigit() or len(raw) > 19:

@@ -173,6 +173,7 @@ class SearchService:
         self._factory = searcher_factory or self._open_searcher
         self._searcher: Any = None
         self._open_lock = threading.Lock()
+        self._thread_state = threading.local()
         self._media_lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="adsearch-serve-"))
         self.uploads = self.scratch / "uploads"
@@ -186,15 +187,21 @@ class SearchService:
 
     # --- the searcher ------------------------------------------------------------------------------------------
     def _open_searcher(self) -> Any:
-        import faiss
-
         from adsearch.index import open_searcher
 
-        # Searches run in parallel request threads, each on one core: one thread per FAISS and onnxruntime call
-        # (FAISS's OpenMP threads and onnxruntime's spinning pool threads would fight the other searches for the
-        # same cores; measured in docs/experiments.md). FAISS's thread count is process-wide.
-        faiss.omp_set_num_threads(1)
+        # Searches run in parallel request threads, each on one core: one thread per onnxruntime call (its pool
+        # threads spin between ops, taking cores from the other searches; measured in docs/experiments.md), and
+        # one per FAISS call (``_one_omp_thread``).
         return open_searcher(self.ws, model=self.model, onnx_threads=1)
+
+    def _one_omp_thread(self) -> None:
+        """FAISS searches of this thread on one OpenMP thread. OpenMP's thread count is a per-thread setting (a
+        new thread starts from the process default, one per core), so each request thread sets it once."""
+        if not getattr(self._thread_state, "omp_one", False):
+            import faiss
+
+            faiss.omp_set_num_threads(1)
+            self._thread_state.omp_one = True
 
     def searcher(self) -> Any:
         """The service's one ``Searcher``, opened on first use.
@@ -359,6 +366,7 @@ class SearchService:
         kwargs: dict[str, Any] = {}
         if chosen is not None and self._supports_channels(searcher):
             kwargs["channels"] = chosen
+        self._one_omp_thread()
         t0 = time.perf_counter()
         try:  # no lock: the searcher is thread-safe, searches run in parallel (adsearch.index.open_searcher)
             hits = searcher.search(text, k=offset + k + 1, filters=Filters(**active), **kwargs)

@@ -171,8 +171,13 @@ def fuse(
     method: str = DEFAULT_FUSION,
     weights: Mapping[str, float] | None = None,
     rrf_k: float = RRF_K,
+    limit: int | None = None,
 ) -> list[Fused]:
     """Every clip of the rankings with its fused score, best first (equal scores by ascending clip id).
+
+    Computed with numpy over all the rankings' clips (each clip's sum still adds the rankers' parts in sorted ranker
+    order, so the scores are the same floats as a loop's); ``Fused`` records are made for the first ``limit`` clips
+    only (None: all), the part a search shows.
 
     Args:
         rankings: Ranker name -> its ranking (see the module docstring for names).
@@ -180,6 +185,7 @@ def fuse(
         weights: Per ranker or per channel (default: ``ZSCORE_WEIGHTS`` for zscore, else ``DEFAULT_WEIGHTS``;
             missing ones 1.0); weight 0 drops a ranker.
         rrf_k: The RRF constant.
+        limit: Return only the best ``limit`` clips (the head of the full list, unchanged).
 
     Raises:
         ValueError: an unknown method or a negative / non-numeric weight.
@@ -188,10 +194,7 @@ def fuse(
         raise ValueError(f"unknown fusion method {method!r}; methods: {', '.join(FUSION_METHODS)}")
     if weights is None:
         weights = ZSCORE_WEIGHTS if method == "zscore" else DEFAULT_WEIGHTS
-    scores: dict[int, float] = {}
-    contributions: dict[int, dict[str, float]] = {}
-    ranks: dict[int, dict[str, int]] = {}
-    raw: dict[int, dict[str, float]] = {}
+    used: list[tuple[str, Ranking, np.ndarray]] = []
     for ranker in sorted(rankings):
         r = rankings[ranker]
         w = _weight(weights, ranker)
@@ -203,15 +206,38 @@ def fuse(
             parts = w * _standardised(ranker, r.scores)
         else:
             parts = w * _normalised(r.scores)
-        for rank, (cid, part, score) in enumerate(
-            zip(r.ids.tolist(), parts.tolist(), r.scores.tolist(), strict=True), 1
-        ):
-            ranks.setdefault(cid, {})[ranker] = rank
-            raw.setdefault(cid, {})[ranker] = float(score)
-            contributions.setdefault(cid, {})[ranker] = part
-            scores[cid] = scores.get(cid, 0.0) + part
-    order = sorted(scores, key=lambda c: (-scores[c], c))
-    return [Fused(c, scores[c], contributions[c], ranks[c], raw[c]) for c in order]
+        used.append((ranker, r, np.asarray(parts, np.float64)))
+    if not used:
+        return []
+    clips, where = np.unique(np.concatenate([r.ids for _, r, _ in used]), return_inverse=True)
+    total = np.zeros(clips.size, np.float64)
+    slots, start = [], 0
+    for _, r, parts in used:  # ranker by ranker in sorted order: each clip's sum adds its parts in that order
+        slot = where[start : start + len(r)]
+        start += len(r)
+        total[slot] += parts  # a clip occurs once per ranking: no repeated index within one add
+        slots.append(slot)
+    order = np.lexsort((clips, -total))
+    if limit is not None:
+        order = order[: max(0, int(limit))]
+    if order.size == 0:
+        return []
+    head = np.full(clips.size, -1, np.int64)
+    head[order] = np.arange(order.size)
+    contributions: list[dict[str, float]] = [{} for _ in range(order.size)]
+    ranks: list[dict[str, int]] = [{} for _ in range(order.size)]
+    raw: list[dict[str, float]] = [{} for _ in range(order.size)]
+    for (ranker, r, parts), slot in zip(used, slots, strict=True):
+        pos = head[slot]
+        for i in np.flatnonzero(pos >= 0).tolist():
+            j = int(pos[i])
+            ranks[j][ranker] = i + 1
+            raw[j][ranker] = float(r.scores[i])
+            contributions[j][ranker] = float(parts[i])
+    return [
+        Fused(int(c), float(t), contributions[j], ranks[j], raw[j])
+        for j, (c, t) in enumerate(zip(clips[order].tolist(), total[order].tolist(), strict=True))
+    ]
 
 
 def matched_channels(f: Fused, k: int) -> tuple[str, ...]:

@@ -511,11 +511,10 @@ class Searcher:
             return self.search_vectors(self._encode([text]), k, filters)[0]
         cur, generation = self._snapshot.cursor_and_generation()
         rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters, generation))
-        try:
-            fused = fuse(rankings, method=fusion, weights=weights)
+        try:  # k + 32: spare candidates for clips the catalog copy no longer holds
+            top = fuse(rankings, method=fusion, weights=weights, limit=k + 32)
         except ValueError as e:
             raise QueryError(str(e)) from None
-        top = fused[: k + 32]  # spare candidates for clips the catalog copy no longer holds
         scores = np.array([[f.score for f in top]], np.float64)
         hits = self._hits(cur, generation, scores, np.array([[f.clip_id for f in top]], np.int64))[0][:k]
         snippets = (lambda wanted: self._text.snippets(text, wanted)) if self._text is not None else None

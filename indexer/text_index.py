@@ -515,6 +515,9 @@ class TextChannels:
         self._last_check = -float("inf")
         self._analyzer = _analyzer()
         self._stems: dict[str, str | None] = {}
+        # (version path, clip id) -> its snippet units with their words' stems: a version is immutable, so a
+        # clip's units are read from tantivy, split and analysed once per version, not on every search that shows it
+        self._units: dict[tuple[str, int], tuple[tuple[str, str, tuple[tuple[int, int, str | None], ...]], ...]] = {}
         self._unit_vectors: dict[str, np.ndarray] = {}
         self._local = threading.local()  # per thread: its last query's vector (searches may run in parallel)
 
@@ -641,6 +644,21 @@ class TextChannels:
             return []
         return [tuple(p) for p in json.loads(bytes(searcher.doc(hits[0][1])["parts"][0]).decode())]
 
+    def _units_of(self, loaded: LoadedIndex, channel: str, clip_id: int):
+        """The clip's snippet units in this version: ``(kind, unit, ((start, end, stem) per word))``."""
+        key = (str(loaded.path), clip_id)
+        units = self._units.get(key)
+        if units is None:
+            units = tuple(
+                (kind, u, tuple((m.start(), m.end(), self._stem(m.group())) for m in _WORD.finditer(u)))
+                for kind, text in self._parts(loaded, clip_id)
+                for u in split_units(channel, text)
+            )
+            if len(self._units) >= _CACHE_MAX:
+                self._units.clear()
+            self._units[key] = units
+        return units
+
     def _unit_vectors_of(self, units: list[str]) -> np.ndarray:
         known = self._unit_vectors
         found = {u: v for u in dict.fromkeys(units) if (v := known.get(u)) is not None}
@@ -667,13 +685,15 @@ class TextChannels:
             loaded = self._current(ch)
             if loaded is None:
                 continue
-            units = [(kind, u) for kind, text in self._parts(loaded, cid) for u in split_units(ch, text)]
-            if not units:
+            analysed = self._units_of(loaded, ch, cid)
+            if not analysed:
                 continue
+            units = [(kind, unit) for kind, unit, _ in analysed]
             best, best_key = None, (0, 0)
-            for pos, (kind, unit) in enumerate(units):
-                spans = [(m.start(), m.end()) for m in _WORD.finditer(unit) if self._stem(m.group()) in terms]
-                distinct = len({self._stem(unit[s:e]) for s, e in spans})
+            for pos, (kind, unit, words) in enumerate(analysed):
+                matched = [(s, e, stem) for s, e, stem in words if stem in terms]
+                spans = [(s, e) for s, e, _ in matched]
+                distinct = len({stem for _, _, stem in matched})
                 if distinct and (distinct, -pos) > best_key:
                     best_key = (distinct, -pos)
                     best = Snippet(ch, kind, unit, tuple(unit[s:e] for s, e in spans), tuple(spans))

@@ -90,3 +90,45 @@ def test_parallel_service_searches_equal_serial_ones_with_the_onnx_encoder(ws: W
         assert _in_parallel(lambda q: service.search(q, k=10).hits, queries) == serial
     finally:
         service.close()
+
+
+def test_a_search_sets_its_request_thread_to_one_faiss_thread(ws: Workspace) -> None:
+    """OpenMP's thread count is per thread: the service sets it in each request thread, not only where it opened
+    the searcher (a new thread starts from one OpenMP thread per core, which fight the parallel searches)."""
+    import faiss
+
+    from adsearch.service import SearchService
+
+    service = SearchService(ws, model=MODEL)
+    seen: list[int] = []
+    try:
+        query = _queries(ws)[0]
+        service.search(query, k=5)  # opened here, in the test's thread
+        for _ in range(2):
+            t = threading.Thread(target=lambda: (service.search(query, k=5), seen.append(faiss.omp_get_max_threads())))
+            t.start()
+            t.join()
+    finally:
+        service.close()
+    assert seen == [1, 1]
+
+
+def test_the_fast_hit_json_equals_the_dataclass_one(ws: Workspace) -> None:
+    """``POST /search`` writes hits with ``_fast_hit`` + orjson: the same JSON as ``asdict`` + ``_json_safe``, on
+    fused hits with channels, channel scores and snippets."""
+    import json
+
+    import orjson
+
+    from adsearch.api import _fast_hit, _hit_json
+    from adsearch.service import SearchService
+
+    service = SearchService(ws, model=MODEL)
+    try:
+        hits = [h for q in _queries(ws)[:6] for h in service.search(q, k=10).hits]
+    finally:
+        service.close()
+    assert any(h.snippet is not None for h in hits) and any(len(h.channels) > 1 for h in hits)
+    for h in hits:
+        fast = orjson.loads(orjson.dumps(_fast_hit(h, "http://x")))
+        assert fast == json.loads(json.dumps(_hit_json(h, "http://x"))), h.clip_id

@@ -160,3 +160,49 @@ def test_fused_search_is_a_pure_function_of_the_indexes_and_query(text_ws: TextW
     text_only = s.search("mega sale", k=3, channels="text")
     assert [h.clip_id for h in text_only] == mega and all(h.snippet.highlighted() == "[MEGA] [SALE]" for h in text_only)
     assert np.all(np.diff([h.score for h in text_only]) <= 0)
+
+
+def _reference_fuse(rankings, method, weights, rrf_k=60.0):
+    """The dict-loop fusion the numpy one replaced, for comparison: sums over rankers in sorted order."""
+    from indexer.fusion import _normalised, _standardised, _weight
+
+    scores, contributions, ranks, raw = {}, {}, {}, {}
+    for ranker in sorted(rankings):
+        r, w = rankings[ranker], _weight(weights, ranker)
+        if w == 0.0:
+            continue
+        if method == "rrf":
+            parts = w / (rrf_k + np.arange(1, len(r) + 1, dtype=np.float64))
+        elif method == "zscore":
+            parts = w * _standardised(ranker, r.scores)
+        else:
+            parts = w * _normalised(r.scores)
+        for rank, (cid, part, score) in enumerate(
+            zip(r.ids.tolist(), parts.tolist(), r.scores.tolist(), strict=True), 1
+        ):
+            ranks.setdefault(cid, {})[ranker] = rank
+            raw.setdefault(cid, {})[ranker] = float(score)
+            contributions.setdefault(cid, {})[ranker] = part
+            scores[cid] = scores.get(cid, 0.0) + part
+    order = sorted(scores, key=lambda c: (-scores[c], c))
+    return [(c, scores[c], contributions[c], ranks[c], raw[c]) for c in order]
+
+
+@pytest.mark.parametrize("method", ["zscore", "rrf", "score"])
+def test_fuse_equals_the_dict_loop_exactly_and_limit_keeps_the_head(method: str) -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(30):
+        rankings = {}
+        for name in ("visual", "text.lexical", "text.dense", "speech.lexical", "speech.dense", "description.dense"):
+            n = int(rng.integers(0, 120))
+            ids = rng.choice(400, size=n, replace=False)
+            scores = np.round(rng.normal(size=n), 1)  # rounded: many equal scores, within and across rankers
+            rankings[name] = Ranking.of(ids, scores)
+        weights = None if trial % 3 else {"text": 0.0, "visual": 2.0}
+        full = fuse(rankings, method=method, weights=weights)
+        want = _reference_fuse(
+            rankings, method, weights if weights is not None else (ZSCORE_WEIGHTS if method == "zscore" else {})
+        )
+        assert [(f.clip_id, f.score, f.contributions, f.ranks, f.raw) for f in full] == want
+        for limit in (0, 1, 10, 42, 10_000):
+            assert fuse(rankings, method=method, weights=weights, limit=limit) == full[:limit]
