@@ -7,11 +7,12 @@ failed clip has no vector, so the next run tries it again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,32 @@ def _clip_items(ws: Workspace, splits: Sequence[str] | None, catalogs: Sequence[
     return [ClipItem(r["clip_id"], r["path"], r["start_s"], r["end_s"]) for r in rows]
 
 
+def local_model_threads() -> int:
+    """Torch intra-op threads of the model when the local runner embeds: this process's cores less one, left to the
+    reader threads that decode ahead of the model (1 on 2 cores, where torch's default of 2 embedded 46.4 clips/s
+    and 1 thread 52.9 on an idle machine: ``python -m benchmarks.speed --engines``, docs/SCALE.md)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``n`` inside the block and restored after (nothing done for None)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def embed_catalog(
     ws: Workspace,
     *,
@@ -166,7 +193,8 @@ def embed_catalog(
     ray = ray_options(ws, f"embed-{model_id}", engine=engine, address=ray_address)
     net = load_retriever(ws, model) if ray is None else checkpoint_dir(ws, model)
     store = VectorStore(ws.vectors_dir, model_id)
-    summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress, ray=ray)
+    with _torch_threads(local_model_threads() if ray is None else None):
+        summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress, ray=ray)
     run_id = f"embed-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     with open_catalog(ws.catalog_path) as cat:
         cat.start_run(run_id, "embed", ",".join(catalogs) if catalogs else None)

@@ -274,6 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=None, help="--engines: the catalog's first N clips (default: all)")
     p.add_argument("--batch-size", type=int, default=16, help="--engines: clips per batch (default %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="--engines: local reader threads (default %(default)s)")
+    p.add_argument(
+        "--ray-decode",
+        choices=["actor", "tasks"],
+        default=None,
+        help="--engines: where Ray decodes (default: the engine's choice, in the actors on a CPU-only cluster)",
+    )
     p.add_argument("--clients", type=int, default=8, help="--serve: concurrent clients (default %(default)s)")
     p.add_argument("--searches", type=int, default=5000, help="--serve: searches in all (default %(default)s)")
     p.add_argument("--publishes", type=int, default=2, help="--serve: index builds + publishes (default %(default)s)")

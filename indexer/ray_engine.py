@@ -1,14 +1,21 @@
 """The Ray Data engine: a ``ClipStage`` (``indexer.stage``) run on a Ray cluster, committed like the local runner.
 
 ```
-pending clips ──► <work_dir>/input/<run>.parquet ──► ray.data.read_parquet (one block per batch)
-  ──► decode: stage.read in CPU tasks (a failed read becomes the row's error; the batch goes on)
+pending clips ──► ray.data.from_arrow (clip rows from the driver: clip_id + the item as JSON; blocks of whole batches)
+  ──► decode: stage.read (a failed read becomes the row's error; the batch goes on), where the plan puts it:
+        CPU-only cluster: inside the model actor, before its model call (one actor per CPU, each one core end to end)
+        GPUs: in CPU tasks ahead of the GPU actors (their one CPU each is not enough to decode for a GPU)
   ──► model: an actor pool (map_batches with a callable class; num_gpus=1 per actor when the cluster has GPUs),
       each actor loads the model once (stage.load) and writes each mapped batch as one Parquet shard
       <work_dir>/results/shard-*.parquet (.tmp- name, fsync, rename: whole shards only)
   ──► driver: commits each shard as it arrives with the same write() and FailureRules as the local runner
       (vector store, catalog rows), then deletes it
 ```
+
+Why decode sits in the actor on CPU: on one 2-core node, decode tasks beside one 1-CPU model actor leave one core
+decoding and one running the model, with the decoded frames pickled through the object store in between; two
+actors that each decode and embed their own batches keep both cores on the whole job
+(``python -m benchmarks.speed --engines``; figures in docs/SCALE.md).
 
 Recovery (nothing is lost, nothing is written twice):
 
@@ -51,13 +58,13 @@ from media.progress import progress_bar
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["INSTALL_HINT", "RayRunError", "import_ray", "plan_actors", "run_ray"]
+__all__ = ["INSTALL_HINT", "ActorPlan", "RayRunError", "import_ray", "plan_actors", "run_ray"]
 
 _log = logging.getLogger(__name__)
 
 INSTALL_HINT = "the Ray engine needs Ray Data: pip install 'adsearch[ray]' (or: pip install 'ray[data]')"
 SHARD_GLOB = "shard-*.parquet"
-MAX_INPUT_FILES = 1024  # input files (blocks) of one run; more rows make each file hold more batches
+MAX_INPUT_BLOCKS = 1024  # input blocks of one run; more rows make each block hold more batches
 DEFAULT_ACTOR_CPUS = 1.0  # CPUs (and so model threads) of a model actor on a CPU-only cluster
 
 
@@ -80,22 +87,35 @@ def import_ray() -> Any:
     return ray
 
 
-def plan_actors(resources: dict[str, float], options: RayOptions) -> tuple[int, float, float]:
-    """``(actors, CPUs per actor, GPUs per actor)`` for a cluster's resources (``ray.cluster_resources()``).
+@dataclasses.dataclass(frozen=True)
+class ActorPlan:
+    """How a stage runs on a cluster: ``actors`` model actors of ``cpus`` CPUs and ``gpus`` GPUs each, and whether
+    they decode their own batches (``decode_in_actor``) or CPU tasks decode ahead of them."""
 
-    With GPUs: one actor per GPU (``num_gpus=1``, 1 CPU each). Without: actors of ``actor_cpus`` CPUs (default
-    ``DEFAULT_ACTOR_CPUS``; Ray gives the actor's process as many intra-op threads, ``OMP_NUM_THREADS``), as many as
-    fit while one CPU stays free for Ray Data's file listing and the decoding tasks (the listing asks for a whole
-    CPU: an actor pool holding every CPU would wait on it forever); at least one. ``options.actors`` overrides the
-    count.
+    actors: int
+    cpus: float
+    gpus: float
+    decode_in_actor: bool
+
+
+def plan_actors(resources: dict[str, float], options: RayOptions) -> ActorPlan:
+    """The ``ActorPlan`` for a cluster's resources (``ray.cluster_resources()``).
+
+    With GPUs: one actor per GPU (``num_gpus=1``, 1 CPU each), decoding in CPU tasks on the other CPUs. Without:
+    actors of ``actor_cpus`` CPUs (default ``DEFAULT_ACTOR_CPUS``; Ray gives the actor's process as many intra-op
+    threads, ``OMP_NUM_THREADS``) that decode their own batches, as many as the cluster's CPUs hold; when
+    ``options.decode`` asks for decode tasks on a CPU-only cluster, one CPU stays free for them. ``options.actors``
+    overrides the count.
     """
     gpus = int(resources.get("GPU", 0))
+    in_actor = options.decode == "actor" if options.decode else gpus < 1
     if gpus >= 1:
-        return options.actors or gpus, options.actor_cpus or 1.0, 1.0
+        return ActorPlan(options.actors or gpus, options.actor_cpus or 1.0, 1.0, in_actor)
     cpus = float(resources.get("CPU", 1.0))
-    actor_cpus = options.actor_cpus or DEFAULT_ACTOR_CPUS
-    actors = options.actors or max(1, int((cpus - 1.0 + 1e-9) // actor_cpus))
-    return actors, min(actor_cpus, max(cpus - 1.0, 0.25)), 0.0
+    free = 0.0 if in_actor else 1.0
+    actor_cpus = min(options.actor_cpus or DEFAULT_ACTOR_CPUS, max(cpus - free, 0.25))
+    actors = options.actors or max(1, int((cpus - free + 1e-9) // actor_cpus))
+    return ActorPlan(actors, actor_cpus, 0.0, in_actor)
 
 
 # --- what runs in the workers ------------------------------------------------------------------------------------
@@ -103,28 +123,34 @@ def plan_actors(resources: dict[str, float], options: RayOptions) -> tuple[int, 
 
 @dataclasses.dataclass(frozen=True)
 class _Decode:
-    """Decoding task: rows (clip_id, item JSON) -> (clip_id, pickled input or null, error or null)."""
+    """Decoding: rows (clip_id, item JSON) -> (clip_id, pickled input or null, error or null). Runs as CPU tasks
+    (``map_batches``), or inside the model actor (``read``: the inputs themselves, not pickled)."""
 
     read: Callable[[Any], Any]
     item_type: type
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
+    def read_rows(self, batch: pa.Table) -> tuple[list[int], list[Any], list[str | None]]:
+        """(clip ids, inputs (None where the read failed), errors (None where it worked)) of a batch of rows."""
         keys, inputs, errors = [], [], []
         for key, item_json in zip(batch["clip_id"].to_pylist(), batch["item"].to_pylist(), strict=True):
             keys.append(key)
             try:
-                x = self.read(self.item_type(**json.loads(item_json)))
-                inputs.append(pickle.dumps(x, protocol=5))
+                inputs.append(self.read(self.item_type(**json.loads(item_json))))
                 errors.append(None)
             except Exception as e:  # one unreadable clip fails alone, recorded by the driver
                 inputs.append(None)
                 errors.append(error_text(e))
+        return keys, inputs, errors
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import pyarrow as pa
+
+        keys, inputs, errors = self.read_rows(batch)
+        blobs = [None if e is not None else pickle.dumps(x, protocol=5) for x, e in zip(inputs, errors, strict=True)]
         return pa.table(
             {
                 "clip_id": pa.array(keys, pa.int64()),
-                "input": pa.array(inputs, pa.large_binary()),
+                "input": pa.array(blobs, pa.large_binary()),
                 "error": pa.array(errors, pa.string()),
             }
         )
@@ -149,25 +175,36 @@ def _write_shard(table: pa.Table, results_dir: Path) -> str:
 
 
 class _ModelActor:
-    """Model actor: loads the stage's model once, maps each batch's decoded rows, writes the batch as one shard
-    and returns (shard path, rows). A failed model call is written as the batch's ``map_error``."""
+    """Model actor: loads the stage's model once, maps each batch (decoding its rows first when ``decode`` is
+    given, else taking the rows the decode tasks made), writes the batch as one shard and returns (shard path,
+    rows). A failed model call is written as the batch's ``map_error``."""
 
-    def __init__(self, load: Callable[[], Callable[[list], Sequence]], to_columns: Callable, results_dir: str):
+    def __init__(
+        self,
+        load: Callable[[], Callable[[list], Sequence]],
+        to_columns: Callable,
+        results_dir: str,
+        decode: _Decode | None = None,
+    ):
         self.map_batch = load()
         self.to_columns = to_columns
         self.results_dir = Path(results_dir)
+        self.decode = decode
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa
 
-        keys = batch["clip_id"].to_pylist()
-        errors = batch["error"].to_pylist()
-        blobs = batch["input"]
+        if self.decode is not None:
+            keys, decoded, errors = self.decode.read_rows(batch)
+        else:
+            keys, errors = batch["clip_id"].to_pylist(), batch["error"].to_pylist()
+            blobs = batch["input"].to_pylist()
+            decoded = [None if e is not None else pickle.loads(b) for b, e in zip(blobs, errors, strict=True)]
         ok = [i for i, e in enumerate(errors) if e is None]
         columns: dict[str, pa.Array] = {}
         map_error = None
         if ok:
-            inputs = [pickle.loads(blobs[i].as_py()) for i in ok]
+            inputs = [decoded[i] for i in ok]
             try:
                 outputs = self.map_batch(inputs)
             except Exception as e:  # decided by the driver, as the local runner decides
@@ -257,26 +294,19 @@ class _Committer:
             self.rules.batch_mapped()
 
 
-def _export(items: Sequence[Any], folder: Path, batch_size: int) -> None:
-    """The clip rows to run, as Parquet files of whole batches (one block each, at most ``MAX_INPUT_FILES``):
-    clip_id, the item as JSON (rebuilt in the decoding tasks), and the video path and range when the item has them
-    (readable). Written under a ``.tmp-`` name and renamed."""
+def _input_blocks(items: Sequence[Any], batch_size: int) -> list[pa.Table]:
+    """The clip rows to run, as Arrow tables of whole batches (at most ``MAX_INPUT_BLOCKS``): clip_id and the item
+    as JSON (rebuilt where it is decoded)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    rows = [dataclasses.asdict(it) for it in items]
-    columns: dict[str, Any] = {"clip_id": pa.array([clip_key(it) for it in items], pa.int64())}
-    for name, typ in (("path", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64())):
-        if all(name in r for r in rows):
-            columns[name] = pa.array([r[name] for r in rows], typ)
-    columns["item"] = pa.array([json.dumps(r) for r in rows], pa.string())
-    table = pa.table(columns)
-    per_file = batch_size * math.ceil(len(items) / batch_size / MAX_INPUT_FILES)
-    tmp = folder.with_name(f".tmp-{folder.name}")
-    tmp.mkdir(parents=True)
-    for i, start in enumerate(range(0, len(items), per_file)):
-        pq.write_table(table.slice(start, per_file), tmp / f"part-{i:05d}.parquet", row_group_size=batch_size)
-    os.replace(tmp, folder)
+    table = pa.table(
+        {
+            "clip_id": pa.array([clip_key(it) for it in items], pa.int64()),
+            "item": pa.array([json.dumps(dataclasses.asdict(it)) for it in items], pa.string()),
+        }
+    )
+    per_block = batch_size * math.ceil(len(items) / batch_size / MAX_INPUT_BLOCKS)
+    return [table.slice(start, per_block) for start in range(0, len(items), per_block)]
 
 
 def run_ray(
@@ -316,7 +346,7 @@ def run_ray(
     for stale in results.glob(".tmp-*"):
         stale.unlink(missing_ok=True)  # half-written shards: their clips are not done, so they run again below
     if (work / "input").is_dir():
-        shutil.rmtree(work / "input")  # exports of an earlier run
+        shutil.rmtree(work / "input")  # clip rows exported by an earlier version of this engine
     for shard in sorted(results.glob(SHARD_GLOB)):  # results a crashed run wrote and did not commit
         committer.commit(shard, recovering=True)
     if summary.done:
@@ -334,12 +364,10 @@ def run_ray(
             include_dashboard=False,
             logging_level=logging.WARNING,
         )
-    input_path = work / "input" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     bar = progress_bar(total=len(pending), desc=summary.desc, unit="item", enabled=progress)
     try:
-        _export(pending, input_path, batch_size)
         committer.expected = len(pending)
-        ds = _pipeline(ray, stage, input_path, results, type(pending[0]), options, batch_size)
+        ds = _pipeline(ray, stage, _input_blocks(pending, batch_size), results, type(pending[0]), options, batch_size)
         t_map = time.perf_counter()
         rows = iter(ds.iter_rows())  # one row per shard, as the actors finish batches
         try:
@@ -365,7 +393,6 @@ def run_ray(
         rules.finish()
     finally:
         bar.close()
-        shutil.rmtree(input_path, ignore_errors=True)
         if started:
             ray.shutdown()
         summary.seconds = time.perf_counter() - t0
@@ -376,27 +403,34 @@ def run_ray(
 def _pipeline(
     ray: Any,
     stage: ClipStage,
-    input_path: Path,
+    blocks: list[pa.Table],
     results: Path,
     item_type: type,
     options: RayOptions,
     batch_size: int,
 ) -> Any:
-    """read_parquet -> decode tasks -> model actor pool (writes shards) -> one row per shard."""
+    """clip rows -> [decode tasks ->] model actor pool (decodes when the plan says so; writes shards) -> one row per
+    shard."""
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver shows one bar of committed items
-    actors, actor_cpus, actor_gpus = plan_actors(ray.cluster_resources(), options)
-    _log.info("ray: %d model actor(s), %.2f CPU and %.0f GPU each", actors, actor_cpus, actor_gpus)
-    ds = ray.data.read_parquet(str(input_path), num_cpus=options.decode_cpus)  # a block per file
-    ds = ds.map_batches(
-        _Decode(stage.read, item_type), batch_size=batch_size, batch_format="pyarrow", num_cpus=options.decode_cpus
+    plan = plan_actors(ray.cluster_resources(), options)
+    _log.info(
+        "ray: %d model actor(s), %.2f CPU and %.0f GPU each, decoding %s",
+        plan.actors,
+        plan.cpus,
+        plan.gpus,
+        "in the actors" if plan.decode_in_actor else "in CPU tasks",
     )
+    decode = _Decode(stage.read, item_type)
+    ds = ray.data.from_arrow(blocks)
+    if not plan.decode_in_actor:
+        ds = ds.map_batches(decode, batch_size=batch_size, batch_format="pyarrow", num_cpus=options.decode_cpus)
     return ds.map_batches(
         _ModelActor,
-        fn_constructor_args=(stage.load, stage.to_columns, str(results)),
+        fn_constructor_args=(stage.load, stage.to_columns, str(results), decode if plan.decode_in_actor else None),
         batch_size=batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=actor_cpus,
-        num_gpus=actor_gpus or None,
+        compute=ray.data.ActorPoolStrategy(size=plan.actors),
+        num_cpus=plan.cpus,
+        num_gpus=plan.gpus or None,
     )

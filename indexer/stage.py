@@ -81,14 +81,17 @@ class RayOptions:
     """How the Ray Data engine runs a stage (``indexer.ray_engine``).
 
     Attributes:
-        work_dir: The stage's folder for the exported clip rows and the result shards not yet committed; the same
-            folder on every run of the stage (a re-run commits what a crashed one left there). On a multi-node
-            cluster it must be on storage every node sees, like the videos.
+        work_dir: The stage's folder for the result shards not yet committed; the same folder on every run of the
+            stage (a re-run commits what a crashed one left there). On a multi-node cluster it must be on storage
+            every node sees, like the videos.
         address: The cluster (``ray.init(address=...)``, e.g. ``ray://head:10001`` or ``auto``); None connects to
             the Ray already initialised in this process or starts a local one for the run.
-        actors: Model actors (default: one per GPU of the cluster, else from its CPUs; see ``ray_engine``).
+        actors: Model actors (default: one per GPU of the cluster, else one per ``actor_cpus`` of its CPUs; see
+            ``ray_engine.plan_actors``).
         actor_cpus: CPUs each model actor reserves on a CPU-only cluster, and so its model's threads (default 1).
-        decode_cpus: CPUs each decoding task reserves.
+        decode: Where clips are decoded: "actor" (each model actor decodes its own batches; the default on a
+            CPU-only cluster) or "tasks" (CPU tasks ahead of the actors; the default with GPUs). None: the default.
+        decode_cpus: CPUs each decoding task reserves (``decode="tasks"``).
         local_cpus: CPUs of the local Ray started when there is none (None: all of this machine's).
     """
 
@@ -96,8 +99,13 @@ class RayOptions:
     address: str | None = None
     actors: int | None = None
     actor_cpus: float | None = None
+    decode: str | None = None
     decode_cpus: float = 0.25
     local_cpus: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.decode not in (None, "actor", "tasks"):
+            raise ValueError(f"decode must be 'actor', 'tasks' or None, got {self.decode!r}")
 
 
 def run_stage(

@@ -21,6 +21,7 @@ import pytest
 from adsearch.workspace import Workspace
 from indexer.catalog import open_catalog
 from indexer.embed import embed_clips, embed_stage
+from indexer.ray_engine import ActorPlan, plan_actors
 from indexer.runner import ModelError
 from indexer.stage import RayOptions, run_stage
 from indexer.vectors import VectorStore
@@ -78,7 +79,7 @@ def reference(ws: Workspace, items: list[ClipItem], tmp_path_factory: pytest.Tem
     return store.load(), sorted(summary.failures)
 
 
-def _ray_embed(ws: Workspace, items, root: Path, *, load_wrapper=None, address=None, **kw):
+def _ray_embed(ws: Workspace, items, root: Path, *, load_wrapper=None, address=None, decode=None, **kw):
     store = VectorStore(root / "vectors", "m")
     stage = embed_stage(ws.models_dir / "retriever-tiny")
     if load_wrapper is not None:
@@ -95,7 +96,7 @@ def _ray_embed(ws: Workspace, items, root: Path, *, load_wrapper=None, address=N
         write=write,
         on_failure=lambda item, err: reported.append((item.clip_id, err)),
         batch_size=4,
-        ray=RayOptions(work_dir=root / "ray", address=address),
+        ray=RayOptions(work_dir=root / "ray", address=address, decode=decode),
         **kw,
     )
     return summary, store, reported
@@ -121,6 +122,33 @@ def test_ray_gives_the_local_runners_vectors_and_failures(local_ray, ws, items, 
     assert not list((tmp_path / "ray" / "results").iterdir())  # every shard committed and removed
     again, _, _ = _ray_embed(ws, items, tmp_path)  # nothing left but the two broken clips, tried again
     assert (again.done, again.skipped, again.failed) == (0, 12, 2)
+
+
+def test_decode_tasks_give_the_same_vectors_and_failures(local_ray, ws, items, reference, tmp_path: Path) -> None:
+    # The GPU layout (decode in CPU tasks ahead of the model actors) forced on this CPU-only cluster; 5 good clips
+    # and the 2 broken ones keep it short.
+    some = [*items[:6], items[-1]]
+    summary, store, reported = _ray_embed(ws, some, tmp_path, decode="tasks")
+    assert (summary.done, summary.failed) == (5, 2)
+    (ref_ids, ref_vecs), ref_failures = reference
+    ids, vecs = store.load()
+    keep = np.isin(ref_ids, ids)
+    assert ids.tolist() == ref_ids[keep].tolist() and len(ids) == 5
+    np.testing.assert_allclose(vecs, ref_vecs[keep], rtol=0, atol=1e-6)
+    assert sorted(reported) == ref_failures
+
+
+def test_plan_actors_from_the_cluster() -> None:
+    opts = RayOptions(Path("w"))
+    # CPU only: one 1-CPU actor per CPU, each decoding its own batches
+    assert plan_actors({"CPU": 2.0}, opts) == ActorPlan(2, 1.0, 0.0, True)
+    assert plan_actors({"CPU": 8.0}, RayOptions(Path("w"), actor_cpus=4)) == ActorPlan(2, 4.0, 0.0, True)
+    # decode tasks asked for: one CPU stays free for them
+    assert plan_actors({"CPU": 2.0}, RayOptions(Path("w"), decode="tasks")) == ActorPlan(1, 1.0, 0.0, False)
+    # GPUs: one actor per GPU, decoding in CPU tasks
+    assert plan_actors({"CPU": 32.0, "GPU": 4.0}, opts) == ActorPlan(4, 1.0, 1.0, False)
+    with pytest.raises(ValueError, match="decode must be"):
+        RayOptions(Path("w"), decode="gpu")
 
 
 def test_a_model_actor_killed_mid_run_loses_nothing(local_ray, ws, items, reference, tmp_path: Path) -> None:
