@@ -25,6 +25,8 @@ from media.errors import EmptyFileError, NotAVideoError, NoVideoStreamError
 
 __all__ = [
     "FIX_HINT",
+    "MAX_FRAME_PIXELS",
+    "MAX_FRAME_SIDE",
     "ContainerFacts",
     "Reader",
     "av_detail",
@@ -63,6 +65,11 @@ _CFR_TOLERANCE_FRAMES = 0.5
 _EPS_FRAMES = 1e-6
 # What a user can do about a file the decoder refuses.
 FIX_HINT = "re-download or re-encode it (for example: ffmpeg -i in.mp4 -c:v libx264 -c:a aac out.mp4)"
+# The largest frame read (8K: 8192 pixels a side, 8192 x 4320 in all). A bigger one is a corrupt header (the fuzz pass
+# found a 7.8 KB flv whose first frame claimed 16432x9017: 20 s to probe, 889 MB for two native frames), and at
+# FFmpeg's own limit (268 megapixels) one frame holds 800 MB of RGB; no ad video comes near.
+MAX_FRAME_SIDE = 8192
+MAX_FRAME_PIXELS = 8192 * 4320
 # FFmpeg error codes (AVERROR tags) that decord reports as bare numbers, in words.
 _AV_ERRORS = {1094995529: "invalid data found", 541478725: "unexpected end of file", 1162690894: "invalid data"}
 
@@ -137,6 +144,13 @@ def inspect_container(path: Path) -> ContainerFacts:
         raise NotAVideoError(path, f"a still image or text file ({fmt}), not a video")
     if width <= 0 or height <= 0:
         raise NotAVideoError(path, f"the {codec} video stream has no frame size")
+    if max(width, height) > MAX_FRAME_SIDE or width * height > MAX_FRAME_PIXELS:
+        raise NotAVideoError(
+            path,
+            f"its frame size {width}x{height} is over the 8K limit ({MAX_FRAME_SIDE:,} pixels a side, 8192x4320 in "
+            "all): the file is corrupt, or too large a video to search; re-download it, or re-encode it smaller "
+            "(for example: ffmpeg -i in.mp4 -vf scale=-2:2160 -c:v libx264 -c:a aac out.mp4)",
+        )
     return ContainerFacts(
         fmt, codec, width, height, has_audio, fmt in _EXACT_SEEK_FORMATS, index, fmt in _TIMESTAMP_FORMATS
     )

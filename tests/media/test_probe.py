@@ -226,3 +226,39 @@ def test_unknown_video_codec_is_a_typed_error(tmp_path: Path, index_video: Path)
         with pytest.raises(NotAVideoError, match="codec") as info:
             read(path)
         assert "re-download or re-encode" in str(info.value), name
+
+
+# Found by `python -m benchmarks.fuzz --minutes 5` (seed 0, case "flv1.flv flipx32"): 32 flipped bits in a 7.8 KB flv
+# gave its first frame a 16432x9017 picture header (148 megapixels). Every reader decoded it at that size: probe took
+# 20 s, a thumbnail 44 s, sample_frames(size=None) returned 889 MB, and the fuzz run's 30 s limit called it a hang.
+HUGE_FRAME_FLV = Path(__file__).parent / "data" / "flv1_huge_first_frame.flv"
+
+
+def test_a_frame_size_no_video_has_is_refused_before_decoding(tmp_path: Path) -> None:
+    from media import detect_shots, write_thumbnail
+
+    readers = {
+        "probe": probe,
+        "sample_frames": lambda p: sample_frames(p, n=4, size=32),
+        "sample_native": lambda p: sample_frames(p, n=2, size=None),
+        "read_frame": lambda p: read_frame(p, 0.0),
+        "thumbnail": lambda p: write_thumbnail(p, 0.0, 1.0, tmp_path / "thumb.jpg", width=32),
+        "detect_shots": detect_shots,
+    }
+    for name, read in readers.items():
+        with pytest.raises(NotAVideoError) as info:
+            read(HUGE_FRAME_FLV)
+        message = str(info.value)
+        assert "16432x9017" in message and "corrupt" in message and "re-encode" in message, (name, message)
+    assert not (tmp_path / "thumb.jpg").exists()
+
+
+@pytest.mark.parametrize(("width", "readable"), [(8192, True), (8194, False)])
+def test_frame_width_limit(tmp_path: Path, width: int, readable: bool) -> None:
+    # the limit is a side of 8,192 pixels (8K) and 8192 x 4320 pixels in all: any real ad video reads
+    path = write_video(tmp_path / f"w{width}.mp4", [np.full((16, width, 3), 90, np.uint8)] * 2, 10)
+    if readable:
+        assert (probe(path).width, sample_frames(path, n=1, size=None).shape) == (width, (1, 16, width, 3))
+    else:
+        with pytest.raises(NotAVideoError, match=f"{width}x16"):
+            probe(path)
