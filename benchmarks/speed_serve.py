@@ -68,6 +68,15 @@ def _queries(ws: Any, n: int, seed: int) -> list[str]:
     return distinct_queries([r["text"] for r in rows], n, seed)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _wait_ready(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -99,6 +108,7 @@ def run_serve(args: Any) -> int:
         print(f"no catalog texts to query with in {ws.root}", file=sys.stderr)
         return 2
     port = _free_port()
+    load0 = os.getloadavg()
     cmd = [sys.executable, "-m", "adsearch.cli", "serve", "--workspace", str(ws.root), "--port", str(port)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
@@ -113,6 +123,7 @@ def run_serve(args: Any) -> int:
         versions: dict[str, int] = {}
         counter = iter(range(args.searches))  # search i sends queries[i % len(queries)]
         lock = threading.Lock()
+        server_cpu0, own_cpu0 = _cpu_seconds(proc.pid), time.process_time()
         t0 = time.perf_counter()
         deadline = time.monotonic() + args.timeout_s
 
@@ -156,6 +167,7 @@ def run_serve(args: Any) -> int:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        server_cpu1, own_cpu = _cpu_seconds(proc.pid), time.process_time() - own_cpu0
     finally:
         proc.terminate()
         try:
@@ -175,8 +187,14 @@ def run_serve(args: Any) -> int:
         "qps": len(lat) / wall,
         "publishes": len(publishes),
         "versions_seen": len(versions),
+        # CPU per search: the server's (parse, search, answer) and this process's (the clients and the publishes)
+        "server_cpu_ms": (server_cpu1 - server_cpu0) / len(lat) * 1e3
+        if None not in (server_cpu0, server_cpu1)
+        else None,
+        "bench_cpu_ms": own_cpu / len(lat) * 1e3,
     }
     columns = [(k, (lambda r, k=k: round(r[k], 1) if isinstance(r[k], float) else r[k])) for k in row]
+    loads = {"loadavg_start": load0, "loadavg_end": os.getloadavg()}
     table = markdown_table([row], columns)
     result = {
         "benchmark": "speed --serve",
@@ -190,13 +208,14 @@ def run_serve(args: Any) -> int:
         "publish": publishes,
         "versions": versions,
         "error_samples": errors[:10],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_end": os.getloadavg()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **loads},
         "latencies_ms": [round(x[1] * 1e3, 3) for x in lat],
     }
     json_path, md_path = write_report(out, "speed_serve", result, table)
     png = _plot(lat, publishes, out / "speed_serve.png", row)
     print()
     print(table)
+    print(f"\nload average (1, 5, 15 min) at the start {load0}, at the end {loads['loadavg_end']}")
     print(f"\nwrote {json_path}, {md_path} and {png}")
     return 0 if not errors else 1
 
