@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -110,7 +111,7 @@ def _encode(
         if a is not None:
             a.layout = "mono"
         t = 0
-        for i, frame in enumerate(_frames(n, h, w, seed=len(str(path)))):
+        for i, frame in enumerate(_frames(n, h, w, seed=zlib.crc32(path.name.encode()))):  # not the folder's
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
             if vfr:
                 vf.pts, vf.time_base = t, Fraction(1, 1000)
@@ -359,7 +360,11 @@ class MediaWorker:
 def fuzz_media(
     seeds: Sequence[Path], rng: random.Random, workdir: Path, *, cases: int, deadline: float, timeout_s: float = 30.0
 ) -> tuple[int, list[Finding]]:
-    """Break seed videos ``cases`` times (or until ``deadline``, a ``time.monotonic()``) and check each one."""
+    """Break seed videos ``cases`` times (or until ``deadline``, a ``time.monotonic()``) and check each one.
+
+    A case that breaks an invariant stays in ``workdir`` and its finding ends with the file's name; the others are
+    deleted.
+    """
     findings, done = [], 0
     workdir.mkdir(parents=True, exist_ok=True)
     with MediaWorker() as worker:
@@ -371,7 +376,7 @@ def fuzz_media(
             path = workdir / f"case{done:05d}{seed.suffix}"
             path.write_bytes(data)
             problems = worker.check(path, timeout_s)
-            findings += [Finding("media", f"{seed.name} {how}", k, d) for k, d in problems]
+            findings += [Finding("media", f"{seed.name} {how} {path.name}", k, d) for k, d in problems]
             if not problems:
                 path.unlink()
             done += 1
@@ -841,6 +846,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     share = {"media": 0.6, "manifest": 0.15, "ingest": 0.1, "query": 0.15}
     findings: list[Finding] = []
     counts: dict[str, int] = {}
+    out = Path(args.out) if args.out else Workspace.resolve(args.workspace).bench_dir
+    kept = out / "fuzz-cases"  # the media files behind findings, to replay them
     with tempfile.TemporaryDirectory(prefix="adsearch-fuzz-") as tmp:
         work = Path(tmp)
         seeds = write_seed_videos(work / "seeds") if {"media", "ingest"} & set(targets) else []
@@ -849,7 +856,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fuzz {target} ...", flush=True)
             if target == "media":
                 counts[target], found = fuzz_media(
-                    seeds, rng, work / "media", cases=10**9, deadline=deadline, timeout_s=args.timeout_s
+                    seeds, rng, kept, cases=10**9, deadline=deadline, timeout_s=args.timeout_s
                 )
             elif target == "manifest":
                 counts[target], found = fuzz_manifests(rng, work / "manifests", cases=10**9, deadline=deadline)
@@ -888,7 +895,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "findings": [asdict(f) for f in findings],
         "kill_ingest": kills,
     }
-    out = Path(args.out) if args.out else Workspace.resolve(args.workspace).bench_dir
+    if kept.is_dir() and any(kept.iterdir()):
+        print(f"the media files behind the findings: {kept}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "fuzz.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {out / 'fuzz.json'}")
