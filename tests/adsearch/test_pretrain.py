@@ -65,3 +65,24 @@ def test_shipped_weights_load_with_their_recorded_model_id(model, tag):
     meta = json.loads((tag_dir(model, tag) / "config.json").read_text())
     net = create_model(model, pretrained=tag)
     assert net.model_id == meta["model_id"] and net.config.pretrained is None
+
+
+def test_a_recipe_with_init_starts_from_that_tags_weights(pretrained):
+    import dataclasses
+
+    import torch
+
+    from adsearch.pretrain import checkpoint_dir, status_path
+    from retrieval import load_checkpoint
+
+    ws, _ = pretrained
+    recipe = dataclasses.replace(SMALL, init="synth-v1", lr=1e-12, partial_caption_prob=0.5)  # lr ~0: weights stay
+    status = pretrain(ws, "init-check", workers=1, progress=False, recipe=recipe)
+    assert status_path(ws, "init-check").is_file() and status["recipe"]["init"] == "synth-v1"
+    trained = load_checkpoint(checkpoint_dir(ws, "init-check", recipe)).state_dict()
+    shipped = create_model("tiny", pretrained="synth-v1").state_dict()
+    scratch = create_model("tiny").state_dict()
+    key = "visual.transformer.resblocks.0.attn.in_proj_weight"
+    assert key in trained
+    assert torch.allclose(trained[key], shipped[key], atol=1e-3)
+    assert not torch.allclose(trained[key], scratch[key], atol=1e-3)
