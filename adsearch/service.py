@@ -172,6 +172,7 @@ class SearchService:
         self.limits = limits or Limits()
         self._factory = searcher_factory or self._open_searcher
         self._searcher: Any = None
+        self._channel_support: tuple[Any, bool] | None = None
         self._open_lock = threading.Lock()
         self._thread_state = threading.local()
         self._media_lock = threading.Lock()
@@ -228,10 +229,15 @@ class SearchService:
         return None
 
     def _supports_channels(self, searcher: Any) -> bool:
+        known = self._channel_support
+        if known is not None and known[0] is searcher:
+            return known[1]
         try:
-            return "channels" in inspect.signature(searcher.search).parameters
+            supports = "channels" in inspect.signature(searcher.search).parameters
         except (TypeError, ValueError):
-            return False
+            supports = False
+        self._channel_support = (searcher, supports)  # inspect.signature costs more than a fused search's fusion
+        return supports
 
     # --- search ------------------------------------------------------------------------------------------------
     def filter_choices(self) -> dict[str, list[str]]:

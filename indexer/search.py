@@ -310,6 +310,7 @@ class Searcher:
         self.model_id = model_id
         self._live = LiveIndex(indexes_dir, model_id, check_interval_s=check_interval_s)
         self._rows = _RowCache()
+        self._thumbs: dict[str, str] = {}  # a clip's thumbnail path as stored -> its absolute path
         self._any_retired: tuple[int, bool] = (-1, False)  # (catalog copy generation, whether a catalog is retired)
 
     @property
@@ -378,6 +379,12 @@ class Searcher:
                 if row is None:  # padding (-1), or a clip whose catalog was retired after the filter ran
                     continue
                 thumb = row["thumb"]
+                if thumb:
+                    thumb = self._thumbs.get(thumb)
+                    if thumb is None:  # the absolute path, made once per thumbnail (pathlib costs per hit)
+                        thumb = self._thumbs[row["thumb"]] = str(self._root / row["thumb"])
+                        if len(self._thumbs) > _ROW_CACHE_CLIPS:
+                            self._thumbs.clear()
                 hits.append(
                     Hit(
                         rank=len(hits) + 1,
@@ -389,7 +396,7 @@ class Searcher:
                         start_s=float(row["start_s"]),
                         end_s=float(row["end_s"]),
                         score=float(score),
-                        thumb=str(self._root / thumb) if thumb else None,
+                        thumb=thumb or None,
                         texts=dict(texts.get(int(cid), {})),
                         labels={k: row[k] for k in ("industry", "sub_industry", "product", "game", "split")},
                     )
