@@ -150,9 +150,10 @@ def _caption_scorer(video: _RetrieverVideo) -> Any:
     return CaptionScorer(score, model.model_id)
 
 
-def caption_items(ws: Workspace, splits: Sequence[str] | None) -> list:
-    """The catalog's clips of ``splits`` (None: all) as ``captioner.CaptionItem`` with the catalog's own
-    annotations (reference description, general caption, keywords; generated captions are left out).
+def caption_items(ws: Workspace, splits: Sequence[str] | None, catalogs: Collection[str] | None = None) -> list:
+    """The catalog's clips of ``splits`` (None: all; ``catalogs``: only these catalog ids) as
+    ``captioner.CaptionItem`` with the catalog's own annotations (reference description, general caption,
+    keywords; generated captions are left out).
 
     Raises:
         FileNotFoundError: no catalog yet.
@@ -164,6 +165,8 @@ def caption_items(ws: Workspace, splits: Sequence[str] | None) -> list:
     _check_catalog(ws)
     with open_catalog(ws.catalog_path, read_only=True) as cat:
         rows = cat.clips_with_texts(splits=splits, text_sources=ANNOTATION_SOURCES)
+    if catalogs is not None:
+        rows = [r for r in rows if r["catalog_id"] in catalogs]
     if not rows:
         where = f"split(s) {', '.join(splits)}" if splits else "any split"
         raise ValueError(f"the catalog has no clips in {where}; ingest a catalog with splits")
@@ -213,6 +216,7 @@ def train_captioner_from_catalog(
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
+    items: Sequence[Any] | None = None,
     **ablation: bool,
 ) -> CaptionerRun:
     """Train a ``kind`` captioner on the catalog's train split, on the frozen vision tower of ``retriever``.
@@ -228,6 +232,7 @@ def train_captioner_from_catalog(
         resume: Continue the run in the checkpoint folder.
         device: "cpu", "cuda", ... (default: CUDA when present).
         progress: Show progress bars.
+        items: Train on these ``captioner.CaptionItem`` instead of the train split (pretraining picks catalogs).
         **ablation: ``CaptionTrainConfig`` switches: use_pkg, mixed, dual_alignment (Tables 5 and 7).
 
     Raises:
@@ -256,7 +261,7 @@ def train_captioner_from_catalog(
     unknown = set(ablation) - {"use_pkg", "mixed", "dual_alignment"}
     if unknown:
         raise ValueError(f"unknown training switch(es) {sorted(unknown)}; valid: use_pkg, mixed, dual_alignment")
-    items = caption_items(ws, ["train"])
+    items = list(items) if items is not None else caption_items(ws, ["train"])
     vision_config, vision_state = retriever_vision(ws, retriever)
     texts = [t for it in items for t in (it.reference, it.general) if t]
     embedder = retriever_embedder(ws, retriever, device) if get_model_config(config).video_prefix_tokens else None

@@ -138,7 +138,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from adsearch.pretrain import run_cli
 
-    return run_cli(_ws(args), args.tag, export=args.export, workers=args.workers, epochs=args.epochs)
+    return run_cli(
+        _ws(args), args.tag, export=args.export, workers=args.workers, epochs=args.epochs, captioners=args.captioners
+    )
 
 
 def _global_options(p: argparse.ArgumentParser, *, after_command: bool) -> None:
@@ -230,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--epochs", type=int, default=None, help="epochs (default: the tag's recipe)")
     pt.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="render/ingest processes")
     pt.add_argument("--export", action="store_true", help="write the trained weights + model card into the package")
+    pt.add_argument(
+        "--captioners",
+        action="store_true",
+        help="the tag's fine and general captioners (after its retriever is exported) instead of the retriever",
+    )
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded synthetic catalog, then serve the app")

@@ -57,6 +57,7 @@ class PretrainRecipe:
     avoid: tuple[int, int] = DEFAULT_CATALOG  # (clips, seed) of the catalog kept out of training and evaluated on
     init: str | None = None  # a shipped tag whose weights training starts from (None: random weights)
     partial_caption_prob: float = 0.0  # retrieval.TrainConfig.partial_caption_prob
+    captioner_epochs: int | None = None  # epochs of the tag's captioners (None: each config's recipe)
 
 
 RECIPES: dict[str, PretrainRecipe] = {
@@ -64,7 +65,12 @@ RECIPES: dict[str, PretrainRecipe] = {
     # synth-v1 trained on, over twice its distinct clips (docs/experiments.md: more distinct clips measured better
     # than more epochs on the same clips), with partial caption views for short user-style queries
     "synth-v2": PretrainRecipe(
-        seeds=tuple(range(101, 113)), epochs=3, lr=2.5e-4, init="synth-v1", partial_caption_prob=0.5
+        seeds=tuple(range(101, 113)),
+        epochs=3,
+        lr=2.5e-4,
+        init="synth-v1",
+        partial_caption_prob=0.5,
+        captioner_epochs=4,
     ),
 }
 
@@ -314,8 +320,21 @@ def _model_card(meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_cli(ws: Workspace, tag: str, *, export: bool, workers: int, epochs: int | None) -> int:
+def run_cli(
+    ws: Workspace, tag: str, *, export: bool, workers: int, epochs: int | None, captioners: bool = False
+) -> int:
     """The ``adsearch pretrain`` command."""
+    if captioners:
+        from adsearch.pretrain_captioners import export_captioners, pretrain_captioners
+
+        if export:
+            for dest in export_captioners(ws, tag):
+                print(f"exported {tag} -> {dest}")
+                print((dest / "MODEL_CARD.md").read_text(encoding="utf-8"))
+            return 0
+        status = pretrain_captioners(ws, tag)
+        print(json.dumps({k: {"model_id": v["model_id"]} for k, v in status["captioners"].items()}, indent=2))
+        return 0
     if export:
         dest = export_pretrained(ws, tag)
         print(f"exported {tag} -> {dest}")

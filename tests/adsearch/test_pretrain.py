@@ -86,3 +86,58 @@ def test_a_recipe_with_init_starts_from_that_tags_weights(pretrained):
     assert key in trained
     assert torch.allclose(trained[key], shipped[key], atol=1e-3)
     assert not torch.allclose(trained[key], scratch[key], atol=1e-3)
+
+
+def test_captioners_pretrain_export_and_install_on_the_tags_retriever(pretrained, tmp_path):
+    import dataclasses
+
+    from adsearch.captioner import load_trained_captioner
+    from adsearch.pretrain_captioners import export_captioners, install_pretrained_captioner, pretrain_captioners
+    from adsearch.retriever import install_pretrained
+    from captioner import generate_captions, load_frames
+
+    ws, _ = pretrained
+    recipe = dataclasses.replace(SMALL, captioner_epochs=1)
+    status = pretrain_captioners(ws, "synth-v1", progress=False, recipe=recipe)
+    assert set(status["captioners"]) == {"fine", "general"}
+    again = pretrain_captioners(ws, "synth-v1", progress=False, recipe=recipe)  # resumes: nothing left to train
+    assert {k: v["model_id"] for k, v in again["captioners"].items()} == {
+        k: v["model_id"] for k, v in status["captioners"].items()
+    }
+
+    shipped_root = tmp_path / "weights"
+    dests = export_captioners(ws, "synth-v1", dest_root=shipped_root, recipe=recipe)
+    assert sorted(d.name for d in dests) == ["tiny-fine-synth-v1", "tiny-general-synth-v1"]
+    for dest in dests:
+        meta = json.loads((dest / "config.json").read_text())
+        with safe_open(str(dest / "model.safetensors"), "pt") as f:
+            keys = list(f.keys())
+            dtypes = {str(f.get_tensor(k).dtype) for k in keys}
+        assert keys and not any(k.startswith("encoder.") for k in keys) and dtypes == {"torch.float16"}
+        retriever_id = create_model("tiny", pretrained="synth-v1").model_id
+        assert meta["retriever_model_id"] == retriever_id
+        assert meta["video_embedder"] == (retriever_id if meta["kind"] == "fine" else None)
+        assert "CIDEr" in (dest / "MODEL_CARD.md").read_text() and meta["metrics"]["clips"] > 0
+
+    user = Workspace(tmp_path / "user")  # a fresh workspace: the tag's retriever, then its captioners
+    install_pretrained(user, tag="synth-v1")
+    for kind in ("fine", "general"):
+        out_dir, model_id = install_pretrained_captioner(user, kind, "synth-v1", root=shipped_root)
+        meta = json.loads((shipped_root / f"tiny-{kind}-synth-v1" / "config.json").read_text())
+        assert model_id == meta["model_id"]
+        assert install_pretrained_captioner(user, kind, "synth-v1", root=shipped_root) == (out_dir, model_id)
+    net = load_trained_captioner(user, "fine")
+    train, _ = _items(ws)
+    item = next(it for it in train)
+    from captioner import CaptionItem
+
+    clip = CaptionItem(clip_id=item.clip_id, path=item.path, start_s=item.start_s, end_s=item.end_s)
+    assert generate_captions(net, [load_frames(net, clip)], samples=2)[0].strip()
+
+    other = Workspace(tmp_path / "other")  # a retriever of other weights: refused with the fix named
+    from retrieval import save_checkpoint
+
+    save_checkpoint(create_model("tiny"), other.models_dir / "retriever-tiny")
+    for kind in ("fine", "general"):
+        with pytest.raises(ValueError, match="install the retriever of tag synth-v1 first"):
+            install_pretrained_captioner(other, kind, "synth-v1", root=shipped_root)
