@@ -4,7 +4,9 @@
 catalog paths, uploaded zips) and raises ``ServiceError`` subclasses that carry an HTTP status and a message a
 user can act on; ``adsearch.api`` turns them into JSON errors and the app into an error box. The searcher is
 opened once (on ``warm()`` or the first search) and kept: a newly published index version and catalog changes
-reach it without a rebuild (``indexer.versions.LiveIndex`` and ``indexer.catalog_snapshot``). Catalog additions
+reach it without a rebuild (``indexer.versions.LiveIndex`` and ``indexer.catalog_snapshot``). Searches run in the
+callers' threads in parallel, without a lock (the searcher is thread-safe), each FAISS and onnxruntime call on one
+thread of its own: 8 concurrent requests on 2 cores share the cores instead of queueing. Catalog additions
 run as background jobs, one at a time, in a worker thread of this process.
 
 Served files: only clip thumbnails (from the workspace's ``thumbs/``) and clip segments cut from the catalog's
