@@ -285,6 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--publishes", type=int, default=2, help="--serve: index builds + publishes (default %(default)s)")
     p.add_argument("--publish-gap-s", type=float, default=3.0, help="--serve: seconds before each publish")
     p.add_argument("--k", type=int, default=10, help="--serve: hits per search (default %(default)s)")
+    p.add_argument(
+        "--query-set",
+        choices=("catalog", "user"),
+        default="catalog",
+        help="--serve: catalog descriptions and captions (long), or the generated user-style queries (short)",
+    )
     p.add_argument("--timeout-s", type=float, default=1800.0, help="--serve: bound on the whole run")
     p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="catalog sizes (vectors)")
     p.add_argument("--dim", type=int, default=256, help="embedding dimension (default %(default)s)")

@@ -58,7 +58,17 @@ def distinct_queries(texts: list[str], n: int, seed: int) -> list[str]:
     return (head + tail)[:n]
 
 
-def _queries(ws: Any, n: int, seed: int) -> list[str]:
+QUERY_SETS = ("catalog", "user")
+
+
+def _queries(ws: Any, n: int, seed: int, query_set: str = "catalog") -> list[str]:
+    """``catalog``: the catalog's descriptions and captions (long queries, ~58 tokens: the costly case); ``user``:
+    the user-style queries the generator wrote beside the catalog's manifests (``user_queries.jsonl``: what people
+    type, 4-14 words)."""
+    if query_set == "user":
+        from benchmarks.user_queries import load_query_sets
+
+        return distinct_queries([t for qs in load_query_sets(ws) for t in qs.texts], n, seed)
     from indexer.catalog import open_catalog
 
     with open_catalog(ws.catalog_path, read_only=True) as cat:
@@ -103,9 +113,10 @@ def run_serve(args: Any) -> int:
 
     ws = Workspace.resolve(args.workspace)
     out = args.out or ws.bench_dir
-    queries = _queries(ws, args.searches, args.seed)  # one distinct query per search
+    query_set = getattr(args, "query_set", "catalog")
+    queries = _queries(ws, args.searches, args.seed, query_set)  # one distinct query per search
     if not queries:
-        print(f"no catalog texts to query with in {ws.root}", file=sys.stderr)
+        print(f"no {query_set} texts to query with in {ws.root}", file=sys.stderr)
         return 2
     port = _free_port()
     load0 = os.getloadavg()
@@ -177,6 +188,7 @@ def run_serve(args: Any) -> int:
     secs = np.array([x[1] for x in lat])
     with_catalog = {"clips": _count_clips(ws)}
     row = {
+        "queries": query_set,
         "clips": with_catalog["clips"],
         "clients": args.clients,
         "searches": len(lat),

@@ -30,3 +30,23 @@ def test_more_searches_than_texts_get_distinct_word_prefixes() -> None:
     assert "a woman in a yellow dress" in got  # half of the first text's words
     assert distinct_queries(TEXTS, 50, seed=0) == got, "seeded"
     assert distinct_queries(TEXTS, 50, seed=1) != got
+
+
+def test_the_user_query_set_is_the_generated_user_style_queries(tmp_path) -> None:
+    from adsearch.workspace import Workspace
+    from benchmarks.speed_serve import _queries
+    from benchmarks.user_queries import load_query_sets
+    from corpus.synth import generate_catalog
+    from indexer.catalog import open_catalog
+    from indexer.ingest import IngestOptions, ingest
+
+    ws = Workspace(tmp_path / "ws")
+    synth = generate_catalog(tmp_path / "cat", n_clips=40, seed=3, workers=1, progress=False)
+    with open_catalog(ws.catalog_path) as cat:
+        opts = IngestOptions(thumbs_dir=ws.thumbs_dir, thumbs_relative_to=ws.root, asr=False, workers=1)
+        ingest(synth.manifest_path, cat, opts=opts, progress=False)
+    texts = {" ".join(t.split()) for qs in load_query_sets(ws) for t in qs.texts}
+    got = _queries(ws, len(texts), seed=0, query_set="user")
+    assert texts and set(got) == texts
+    catalog = _queries(ws, 20, seed=0, query_set="catalog")
+    assert catalog and not set(catalog) & texts
