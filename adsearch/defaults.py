@@ -36,4 +36,4 @@ def captioner_name(kind: str) -> str:
 # "retriever-tiny": the checkpoint every command reads unless given --model, and what train-retriever and the demo
 # write with their defaults.
 DEFAULT_RETRIEVER = retriever_name(DEFAULT_RETRIEVER_CONFIG)
-DEFAULT_PRETRAINED_TAG = "synth-v1"  # the shipped retriever weights the demo installs (retrieval.list_pretrained())
+DEFAULT_PRETRAINED_TAG = "synth-v2"  # the shipped retriever weights the demo installs (retrieval.list_pretrained())

@@ -170,7 +170,8 @@ def run_demo(
     from_scratch: bool = False,
 ) -> int:
     """Run every stage on the synthetic catalog, print each step's time, then serve the app (unless ``serve``
-    is False). The retriever is the shipped ``tiny:synth-v1`` unless ``from_scratch``, which trains it here."""
+    is False). The retriever is the shipped ``tiny:<DEFAULT_PRETRAINED_TAG>`` unless ``from_scratch``, which trains
+    it here."""
     times: dict[str, float] = {}
 
     def timed(name: str, title: str, fn: Callable[[], Any]) -> Any:

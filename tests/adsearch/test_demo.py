@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from adsearch.cli import main
+from adsearch.defaults import DEFAULT_PRETRAINED_TAG
 from indexer.catalog import open_catalog
 from retrieval.pretrained_tags import tag_dir
 
@@ -36,7 +37,7 @@ def test_demo_runs_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str
     # every clip has a caption of each kind, for the description channel (a 24-clip catalog trains too little for
     # the fine text to be usable)
     assert {r["kind"]: r["n"] for r in generated} == {"fine": n_clips, "general": n_clips}
-    shipped = json.loads((tag_dir("tiny", "synth-v1") / "config.json").read_text())["model_id"]
+    shipped = json.loads((tag_dir("tiny", DEFAULT_PRETRAINED_TAG) / "config.json").read_text())["model_id"]
     assert (retriever_id == shipped) is not from_scratch
     assert "index build: built " in first, "the first run builds the index"
     models = {p: (tmp_path / "models" / p / "model.safetensors").stat().st_mtime_ns

@@ -55,7 +55,9 @@ def test_unknown_tag_is_a_clear_error():
 
 
 def test_the_demo_retriever_ships_with_the_package():
-    assert ("tiny", "synth-v1") in list_pretrained()
+    from adsearch.defaults import DEFAULT_PRETRAINED_TAG, DEFAULT_RETRIEVER_CONFIG
+
+    assert (DEFAULT_RETRIEVER_CONFIG, DEFAULT_PRETRAINED_TAG) in list_pretrained()
 
 
 @pytest.mark.parametrize(("model", "tag"), list_pretrained())
