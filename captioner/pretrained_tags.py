@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from modelkit.tags import list_tags
+
 from .checkpoint import build_captioner, weights_id
 from .config import config_from_dict
 from .model import Captioner
@@ -28,15 +30,7 @@ WEIGHTS_ROOT = Path(__file__).resolve().parent / "pretrained_weights"
 
 def list_pretrained() -> list[tuple[str, str]]:
     """``(config name, tag)`` of every shipped captioner, sorted."""
-    if not WEIGHTS_ROOT.is_dir():
-        return []
-    out = []
-    for d in sorted(WEIGHTS_ROOT.iterdir()):
-        meta = d / "config.json"
-        if (d / "model.safetensors").is_file() and meta.is_file():
-            data = json.loads(meta.read_text(encoding="utf-8"))
-            out.append((data["config"]["name"], data["tag"]))
-    return out
+    return list_tags(WEIGHTS_ROOT, lambda data: data["config"]["name"])
 
 
 def tag_dir(config: str, tag: str, root: str | Path | None = None) -> Path:

@@ -9,11 +9,12 @@ model has, the data seeds, the recipe and the metrics; ``MODEL_CARD.md`` says ho
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+
+from modelkit.tags import list_tags
 
 from .checkpoint import load_stored_state, stored_state_dict
 from .model import VideoTextRetriever
@@ -25,15 +26,7 @@ WEIGHTS_ROOT = Path(__file__).resolve().parent / "pretrained_weights"
 
 def list_pretrained() -> list[tuple[str, str]]:
     """``(config name, tag)`` of every shipped pretrained weight set, sorted."""
-    if not WEIGHTS_ROOT.is_dir():
-        return []
-    out = []
-    for d in sorted(WEIGHTS_ROOT.iterdir()):
-        meta = d / "config.json"
-        if (d / "model.safetensors").is_file() and meta.is_file():
-            data = json.loads(meta.read_text(encoding="utf-8"))
-            out.append((data["model"], data["tag"]))
-    return out
+    return list_tags(WEIGHTS_ROOT, lambda data: data["model"])
 
 
 def is_pretrained_tag(model: str, tag: str | None) -> bool:
