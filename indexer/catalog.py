@@ -78,6 +78,7 @@ class VideoRow:
     fragmented: bool | None = None
     fragment_share: float | None = None
     error: str | None = None
+    transcribed_by: str | None = None  # not a column: the Whisper source when ingest transcribed the audio inline
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,14 @@ class Catalog:
                 texts = [[c.clip_id, kind, text, source] for c in clips for kind, text, source in c.texts]
                 if texts:
                     self.con.executemany("INSERT INTO texts (clip_id, kind, text, source) VALUES (?, ?, ?, ?)", texts)
+            if video.transcribed_by:  # as write_transcripts: a later `adsearch transcribe` skips it, speech or not
+                n = sum(
+                    1 for c in clips for kind, _, source in c.texts if kind == "asr" and source == video.transcribed_by
+                )
+                self.con.execute(
+                    "INSERT OR REPLACE INTO transcribed (video_id, source, clips) VALUES (?, ?, ?)",
+                    [video.video_id, video.transcribed_by, n],
+                )
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")

@@ -217,18 +217,20 @@ def _clip_ranges(task: _Task, duration_s: float) -> tuple[list[tuple[float, floa
     return ranges, None, None
 
 
-def _asr_texts(task: _Task, ranges: Sequence[tuple[float, float]], has_audio: bool) -> list[tuple[str, str] | None]:
-    """Per clip (text, source) of the transcript, or None."""
+def _asr_texts(
+    task: _Task, ranges: Sequence[tuple[float, float]], has_audio: bool
+) -> tuple[list[tuple[str, str] | None], str | None]:
+    """(per clip (text, source) of the transcript or None, the Whisper source when Whisper ran here)."""
     if task.record.asr:
-        return [(task.record.asr, "manifest")] * len(ranges)
+        return [(task.record.asr, "manifest")] * len(ranges), None
     if not (task.opts.asr and has_audio):
-        return [None] * len(ranges)
+        return [None] * len(ranges), None
     from media import transcribe
     from media.asr import whisper_source, words_in_ranges  # shared with indexer.transcribe: the same texts
 
     tr = transcribe(task.video.path, model=task.opts.asr_model)
     source = whisper_source(task.opts.asr_model)
-    return [(words, source) if words else None for words in words_in_ranges(tr, ranges)]
+    return [(words, source) if words else None for words in words_in_ranges(tr, ranges)], source
 
 
 def _process(task: _Task) -> tuple[VideoRow, list[ClipRow]]:
@@ -241,7 +243,7 @@ def _process(task: _Task) -> tuple[VideoRow, list[ClipRow]]:
         ranges, fragmented, share = _clip_ranges(task, info.duration_s)
         if len(ranges) > MAX_SHOTS:
             raise ValueError(f"{len(ranges)} clips is more than the {MAX_SHOTS} a video may have")
-        asr = _asr_texts(task, ranges, info.has_audio)
+        asr, transcribed_by = _asr_texts(task, ranges, info.has_audio)
         clips = []
         for i, (start, end) in enumerate(ranges):
             cid = clip_id(v.video_id, i)
@@ -270,6 +272,7 @@ def _process(task: _Task) -> tuple[VideoRow, list[ClipRow]]:
         has_audio=info.has_audio,
         fragmented=fragmented,
         fragment_share=share,
+        transcribed_by=transcribed_by,
     )
     return video, clips
 

@@ -164,3 +164,19 @@ def test_transcribe_on_ray_writes_the_same_texts(no_asr, inline, tmp_path, capsy
         assert " 0 done" in capsys.readouterr().out
     finally:
         ray.shutdown()
+
+
+def test_ingests_inline_asr_marks_its_videos_transcribed(manifest, inline, tmp_path, capsys) -> None:
+    ws = _ingest(tmp_path / "ws", manifest, asr=True)
+    with open_catalog(ws.catalog_path, read_only=True) as cat:  # the silent video too: Whisper ran, found nothing
+        rows = cat.query(
+            "SELECT v.uri, t.source, t.clips FROM transcribed t JOIN videos v USING (video_id) ORDER BY v.uri"
+        )
+    assert [(r["uri"], r["source"], r["clips"]) for r in rows] == [
+        ("both.mp4", "whisper:tiny.en", 2),
+        ("second.mp4", "whisper:tiny.en", 1),
+        ("silent.mp4", "whisper:tiny.en", 0),
+    ]
+    assert main(["--workspace", str(ws.root), "transcribe"]) == 0
+    assert " 0 done" in capsys.readouterr().out  # nothing left for the stage
+    assert _asr_texts(ws) == inline
