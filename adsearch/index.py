@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,21 +193,10 @@ def embed_catalog(
     store = VectorStore(ws.vectors_dir, model_id)
     with _torch_threads(local_model_threads() if ray is None else None):
         summary = embed_clips(net, items, store, batch_size=batch_size, workers=workers, progress=progress, ray=ray)
-    run_id = f"embed-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     with open_catalog(ws.catalog_path) as cat:
+        run_id = cat.new_run_id("embed")
         cat.start_run(run_id, "embed", ",".join(catalogs) if catalogs else None)
-        cat.finish_run(
-            run_id,
-            {
-                "model_id": model_id,
-                "engine": engine,
-                "done": summary.done,
-                "skipped": summary.skipped,
-                "failed": summary.failed,
-                "seconds": round(summary.seconds, 3),
-                "failures": [[cid, err] for cid, err in summary.failures],
-            },
-        )
+        cat.finish_run(run_id, {"model_id": model_id, "engine": engine, **summary.record()})
     return summary
 
 

@@ -7,8 +7,6 @@ Ray Data (``--engine ray``), with the same texts as ingest's inline ASR (``index
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from adsearch.workspace import Workspace
@@ -64,7 +62,7 @@ def transcribe_catalog(
         items = asr_items(cat)
         if not items:  # nothing loaded, nothing recorded
             return RunSummary(desc=transcribe_stage(model).desc)
-        run_id = f"transcribe-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+        run_id = cat.new_run_id("transcribe")
         cat.start_run(run_id, "transcribe", None)
         try:
             summary = transcribe_videos(
@@ -78,16 +76,4 @@ def transcribe_catalog(
 
 
 def _finish(cat: Any, run_id: str, s: Any, engine: str, model: str | None, videos: int, stopped: str | None) -> None:
-    cat.finish_run(
-        run_id,
-        {
-            "engine": engine,
-            "model": model,
-            "videos": videos,
-            "done": s.done,
-            "failed": s.failed,
-            "seconds": round(s.seconds, 3),
-            "failures": [[cid, err] for cid, err in s.failures],
-            "stopped": stopped,
-        },
-    )
+    cat.finish_run(run_id, {"engine": engine, "model": model, "videos": videos, **s.record(), "stopped": stopped})

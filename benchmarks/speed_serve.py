@@ -113,7 +113,7 @@ def run_serve(args: Any) -> int:
 
     ws = Workspace.resolve(args.workspace)
     out = args.out or ws.bench_dir
-    query_set = getattr(args, "query_set", "catalog")
+    query_set = args.query_set
     queries = _queries(ws, args.searches, args.seed, query_set)  # one distinct query per search
     if not queries:
         print(f"no {query_set} texts to query with in {ws.root}", file=sys.stderr)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -202,13 +204,8 @@ class Catalog:
                 if texts:
                     self.con.executemany("INSERT INTO texts (clip_id, kind, text, source) VALUES (?, ?, ?, ?)", texts)
             if video.transcribed_by:  # as write_transcripts: a later `adsearch transcribe` skips it, speech or not
-                n = sum(
-                    1 for c in clips for kind, _, source in c.texts if kind == "asr" and source == video.transcribed_by
-                )
-                self.con.execute(
-                    "INSERT OR REPLACE INTO transcribed (video_id, source, clips) VALUES (?, ?, ?)",
-                    [video.video_id, video.transcribed_by, n],
-                )
+                n = sum(1 for c in clips for kind, _, src in c.texts if kind == "asr" and src == video.transcribed_by)
+                self._mark_transcribed([[video.video_id, video.transcribed_by, n]])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
@@ -258,17 +255,23 @@ class Catalog:
                 self.con.executemany(
                     "INSERT OR REPLACE INTO texts (clip_id, kind, text, source) VALUES (?, ?, ?, ?)", texts
                 )
-            self.con.executemany(
-                "INSERT OR REPLACE INTO transcribed (video_id, source, clips) VALUES (?, ?, ?)",
-                [[vid, source, sum(1 for _, w in clips if w)] for vid, source, clips in videos],
-            )
+            self._mark_transcribed([[vid, source, sum(1 for _, w in clips if w)] for vid, source, clips in videos])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
         return len(texts)
 
+    def _mark_transcribed(self, rows: Sequence[Sequence[Any]]) -> None:
+        # (video_id, source, clips with speech) inside the caller's transaction
+        self.con.executemany("INSERT OR REPLACE INTO transcribed (video_id, source, clips) VALUES (?, ?, ?)", rows)
+
     # --- runs ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def new_run_id(command: str) -> str:
+        """A ``runs`` id: the command, the UTC time and a random suffix."""
+        return f"{command}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
     def start_run(self, run_id: str, command: str, catalog_id: str | None) -> None:
         self.con.execute(
             "INSERT INTO runs (run_id, command, catalog_id) VALUES (?, ?, ?)", [run_id, command, catalog_id]

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Container, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from media.progress import progress_bar
 
@@ -61,6 +61,16 @@ class RunSummary:
     def items_per_s(self) -> float:
         """Items done per second of wall time."""
         return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    def record(self) -> dict[str, Any]:
+        """The counts, the wall time and the failures, as a ``runs`` row's summary stores them."""
+        return {
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "failures": [[key, err] for key, err in self.failures],
+        }
 
     def line(self) -> str:
         """One human line: counts, time, throughput and where the time went."""
