@@ -9,6 +9,8 @@ import pytest
 
 from adsearch.cli import main
 from adsearch.defaults import DEFAULT_PRETRAINED_TAG
+from captioner import DEFAULT_CONFIGS
+from captioner.pretrained_tags import tag_dir as captioner_tag_dir
 from indexer.catalog import open_catalog
 from retrieval.pretrained_tags import tag_dir
 
@@ -22,8 +24,9 @@ def test_demo_runs_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(args) == 0
     first = capsys.readouterr().out
     retriever_step = "train-retriever" if from_scratch else "retriever"
-    steps = ("synth", "ingest", retriever_step, "train-captioner fine", "train-captioner general", "caption fine",
-             "caption general", "embed + index", "recall")  # fmt: skip
+    captioner_step = "train-captioner" if from_scratch else "captioner"  # the shipped captioners, else trained here
+    steps = ("synth", "ingest", retriever_step, f"{captioner_step} fine", f"{captioner_step} general",
+             "caption fine", "caption general", "embed + index", "recall")  # fmt: skip
     for step in steps:
         assert f"{step} " in first.split("== step times:")[1], step
     recall = json.loads((tmp_path / "bench" / "recall.json").read_text())
@@ -39,6 +42,11 @@ def test_demo_runs_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert {r["kind"]: r["n"] for r in generated} == {"fine": n_clips, "general": n_clips}
     shipped = json.loads((tag_dir("tiny", DEFAULT_PRETRAINED_TAG) / "config.json").read_text())["model_id"]
     assert (retriever_id == shipped) is not from_scratch
+    for kind in ("fine", "general"):
+        installed = json.loads((tmp_path / "models" / f"captioner-{kind}" / "config.json").read_text())["model_id"]
+        card_file = captioner_tag_dir(DEFAULT_CONFIGS[kind], DEFAULT_PRETRAINED_TAG) / "config.json"
+        card = json.loads(card_file.read_text())
+        assert (installed == card["model_id"]) is not from_scratch, kind
     assert "index build: built " in first, "the first run builds the index"
     models = {p: (tmp_path / "models" / p / "model.safetensors").stat().st_mtime_ns
               for p in ("retriever-tiny", "captioner-fine", "captioner-general")}  # fmt: skip
