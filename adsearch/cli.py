@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--from-scratch",
         action="store_true",
-        help=f"train the retriever here instead of using the shipped {DEFAULT_PRETRAINED_TAG}",
+        help=f"train the retriever and the captioners here instead of using the shipped {DEFAULT_PRETRAINED_TAG}",
     )
     d.set_defaults(func=cmd_demo)
 

@@ -33,7 +33,7 @@ __all__ = ["run_demo"]
 
 RETRIEVER = DEFAULT_RETRIEVER  # the checkpoint every step reads
 CONFIG = DEFAULT_RETRIEVER_CONFIG  # its architecture
-PRETRAINED_TAG = DEFAULT_PRETRAINED_TAG  # the shipped retriever the demo starts from (adsearch/pretrain.py)
+PRETRAINED_TAG = DEFAULT_PRETRAINED_TAG  # the shipped retriever and captioners the demo starts from (pretrain.py)
 CAPTION_SPLITS = ("test", "test_comp")  # what the recall benchmark queries with generated captions
 
 
@@ -191,8 +191,8 @@ def run_demo(
     from_scratch: bool = False,
 ) -> int:
     """Run every stage on the synthetic catalog, print each step's time, then serve the app (unless ``serve``
-    is False). The retriever is the shipped ``tiny:<DEFAULT_PRETRAINED_TAG>`` unless ``from_scratch``, which trains
-    it here."""
+    is False). The retriever and the captioners are the shipped ``<DEFAULT_PRETRAINED_TAG>`` ones unless
+    ``from_scratch``, which trains them here (so does a tag that ships no captioner of a kind)."""
     times: dict[str, float] = {}
 
     def timed(name: str, title: str, fn: Callable[[], Any]) -> Any:
