@@ -31,6 +31,7 @@ import faiss
 import numpy as np
 
 from benchmarks._report import markdown_table, write_report
+from benchmarks.speed_serve import QUERY_SETS
 from indexer.faiss_index import (
     EXACT_MAX,
     IVF_MAX,
@@ -287,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=10, help="--serve: hits per search (default %(default)s)")
     p.add_argument(
         "--query-set",
-        choices=("catalog", "user"),
+        choices=QUERY_SETS,
         default="catalog",
         help="--serve: catalog descriptions and captions (long), or the generated user-style queries (short)",
     )
