@@ -254,6 +254,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="comma-separated channels among visual,description,speech,text (default: every published one)",
     )
     q.add_argument(
-        "--fusion", default=None, choices=("zscore", "rrf", "score"), help="how channels fuse (default: zscore)"
+        "--fusion",
+        default=None,
+        choices=("learned", "zscore", "rrf", "score"),  # indexer.fusion.FUSION_METHODS, not imported at start-up
+        help="how channels fuse (default: learned, zscore with per-query weights; zscore: fixed weights)",
     )
     q.set_defaults(func=cmd_search, decodes=False)

@@ -15,14 +15,25 @@
 4. prints the chosen weights, whether they equal the shipped ``ZSCORE_WEIGHTS``, and the figures per row, and
    writes ``<out>/fusion_tune.json``.
 
-Scores are tie-safe as in ``benchmarks.search`` (answers sorted after non-answers of equal score). Fused scores
-are computed on a candidate x ranker matrix, added in sorted ranker order as ``indexer.fusion.fuse`` adds them, so
-they equal ``fuse(..., method="zscore")`` exactly (tests/benchmarks/test_search_bench.py checks it).
+``--learn`` fits the ``learned`` fusion instead (``indexer.fusion.LearnedWeights``: per-query weights ``softplus(a .
+x(q) + b)`` from the query's MiniLM vector and its rankings' confidence features, ``features``), on the same tuning
+rows and rankings: a listwise loss (softmax over each query's candidates of the fused zscore sum, against its answers)
+plus ``l2 * |a|^2``, ``b`` starting at the shipped ``ZSCORE_WEIGHTS`` and ``a`` at 0, full-batch Adam; ``l2`` chosen
+from ``L2_GRID`` by ``FOLDS``-fold cross-validation on the tuning queries (folds by query text, so a query's two
+galleries stay together; the ``objective`` of the out-of-fold figures decides). It prints the tuning and test rows
+(fused with the learned weights; each channel alone with the fixed, the equal and the learned weights, the best
+counting), writes ``<out>/fusion_learned.json`` and, with ``--save PATH``, a copy there (``--save
+indexer/fusion_learned.json`` is how the shipped file is made).
+
+Scores are tie-safe as in ``benchmarks.search`` (answers sorted after non-answers of equal score). Fused scores are
+computed on a candidate x ranker matrix, added in sorted ranker order as ``indexer.fusion.fuse`` adds them, so they
+equal ``fuse(..., method="zscore")`` exactly (tests/benchmarks/test_search_bench.py checks it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -76,6 +87,11 @@ PASSES = 3
 USER_GAIN_WEIGHT = 2.0
 MEAN_WEIGHT = 0.5
 KS = (1, 5, 10)
+L2_GRID = (3e-3, 1e-3, 3e-4, 1e-4)  # learned fusion: the regularisation of a, chosen by cross-validation
+FOLDS = 4
+EPOCHS = 300
+LEARN_RATE = 0.01
+LEARN_CONFIDENCE = True  # x(q) = the query vector + its rankings' confidence features (indexer.fusion)
 
 
 @dataclass
@@ -141,19 +157,27 @@ def _figures(ranks: Sequence[float]) -> np.ndarray:
     return np.array([100.0 * float(np.mean(r <= k)) for k in KS])
 
 
-def evaluate(rows: Sequence[Row], weights: Sequence[float]) -> list[dict[str, Any]]:
+def evaluate(
+    rows: Sequence[Row], weights: Sequence[float], per_query: Sequence[Sequence[np.ndarray]] | None = None
+) -> list[dict[str, Any]]:
     """Per row: fused R@1/5/10, each channel alone (its rankers with these weights, and with equal weights; the
-    better of the two counts), the best channel and the picture alone."""
+    better of the two counts), the best channel and the picture alone. ``per_query``: per row, per query, the
+    weight vector its fused figure uses instead of ``weights`` (learned fusion); a channel alone with those weights
+    then counts as a third candidate for its figure."""
     w = np.asarray(weights, dtype=np.float64)
     ones = np.ones(len(RANKERS))
     out = []
-    for row in rows:
-        fused = _figures([_rank(fused_scores(q, w), q.rel) for q in row.queries])
+    for i, row in enumerate(rows):
+        own_w = per_query[i] if per_query is not None else [w] * len(row.queries)
+        fused = _figures([_rank(fused_scores(q, qw), q.rel) for q, qw in zip(row.queries, own_w, strict=True)])
         chans = {}
         for ch, cols in CHANNEL_COLS.items():
             own = _figures([_rank(fused_scores(q, w, cols), q.rel) for q in row.queries])
             eq = _figures([_rank(fused_scores(q, ones, cols), q.rel) for q in row.queries])
             chans[ch] = np.maximum(own, eq)
+            if per_query is not None:  # the channel alone as served with learned weights counts too
+                served = [_rank(fused_scores(q, qw, cols), q.rel) for q, qw in zip(row.queries, own_w, strict=True)]
+                chans[ch] = np.maximum(chans[ch], _figures(served))
         best = np.max(np.stack(list(chans.values())), axis=0)
         out.append(
             {"split": row.split, "set": row.set, "gallery": row.gallery, "n": len(row.queries), "fused": fused,
@@ -226,6 +250,173 @@ def tune(rows: Sequence[Row], starts: Mapping[str, Mapping[str, float]] | None =
             n: {**t, "weights": dict(zip(RANKERS, t["weights"].tolist(), strict=True))} for n, t in tried.items()
         },
     }
+
+
+# --- learned fusion -----------------------------------------------------------------------------------------------
+def _tensors(queries: Sequence[tuple[np.ndarray, QueryMatrix]]):
+    """(vectors (Q, D), z (Q, N, R), answers (Q, N), mask (Q, N)) torch tensors, candidates padded to the longest."""
+    import torch
+
+    n = max(q.z.shape[0] for _, q in queries)
+    z = np.zeros((len(queries), n, len(RANKERS)), np.float32)
+    rel = np.zeros((len(queries), n), bool)
+    mask = np.zeros((len(queries), n), bool)
+    for i, (_, q) in enumerate(queries):
+        z[i, : q.z.shape[0]], rel[i, : q.rel.size], mask[i, : q.rel.size] = q.z, q.rel, True
+    vecs = np.stack([v for v, _ in queries]).astype(np.float32)
+    return torch.from_numpy(vecs), torch.from_numpy(z), torch.from_numpy(rel), torch.from_numpy(mask)
+
+
+def _listwise_loss(a, b, data):
+    """Mean over queries of -log(softmax mass of the answers) under the fused scores ``sum_r w_r(q) z_r``."""
+    import torch
+
+    vecs, z, rel, mask = data
+    w = torch.nn.functional.softplus(vecs @ a.T + b)  # (Q, R)
+    s = (z * w[:, None, :]).sum(-1)
+    neg = torch.tensor(-1e9)
+    return (torch.logsumexp(torch.where(mask, s, neg), 1) - torch.logsumexp(torch.where(rel, s, neg), 1)).mean()
+
+
+def fit_learned(
+    queries: Sequence[tuple[np.ndarray, QueryMatrix]], l2: float, start: Sequence[float], epochs: int = EPOCHS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(a, b)`` minimising the listwise loss + ``l2 * |a|^2`` over ``queries`` ((vector, matrix) pairs with at
+    least one answer), from ``a = 0`` and ``softplus(b) = start`` (deterministic: full batch, no sampling)."""
+    import torch
+
+    data = _tensors(queries)
+    a = torch.zeros(len(RANKERS), data[0].shape[1], requires_grad=True)
+    b = torch.tensor(np.log(np.expm1(np.asarray(start, np.float64))), dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.Adam([a, b], lr=LEARN_RATE)
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = _listwise_loss(a, b, data) + l2 * (a**2).sum()
+        loss.backward()
+        opt.step()
+    return a.detach().double().numpy(), b.detach().double().numpy()
+
+
+def learn(
+    rows: Sequence[Row],
+    texts: Sequence[Sequence[str]],
+    vectors: Mapping[str, np.ndarray],
+    start: Sequence[float],
+    l2_grid: Sequence[float] = L2_GRID,
+    folds: int = FOLDS,
+    epochs: int = EPOCHS,
+    confidence: bool = LEARN_CONFIDENCE,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Fit ``(a, b)`` on the tuning ``rows`` (``texts[i][j]``: the text of query j of row i; its input ``features``
+    of ``vectors[text]`` and, with ``confidence``, the query's rankings), ``l2`` chosen by
+    ``folds``-fold cross-validation grouped by query text: every query is fused with weights fit without its fold,
+    and the l2 whose out-of-fold figures score the best ``objective`` wins (ties: the stronger regularisation).
+    Returns ``(a, b, {"l2", "cv_objective": {l2: objective}, "queries"})``."""
+    distinct = sorted({t for ts in texts for t in ts})
+    fold_of = {t: int(hashlib.sha256(t.encode()).hexdigest(), 16) % folds for t in distinct}  # fixed, by text
+    flat = [(i, j, t, q, features(vectors[t], q, confidence)) for i, (r, ts) in enumerate(zip(rows, texts, strict=True))
+            for j, (t, q) in enumerate(zip(ts, r.queries, strict=True))]  # fmt: skip
+    cv: dict[float, float] = {}
+    for l2 in l2_grid:
+        oof = [[np.asarray(start, np.float64)] * len(r.queries) for r in rows]
+        for f in range(folds):
+            train = [(x, q) for _, _, t, q, x in flat if fold_of[t] != f and q.rel.any()]
+            if not train:
+                continue
+            a, b = fit_learned(train, l2, start, epochs)
+            for i, j, t, _, x in flat:
+                if fold_of[t] == f:
+                    oof[i][j] = np.logaddexp(0.0, a @ x + b)
+        cv[l2] = objective(evaluate(rows, start, oof))
+    best = max(l2_grid, key=lambda x: (cv[x], x))
+    pairs = [(x, q) for _, _, _, q, x in flat if q.rel.any()]
+    a, b = fit_learned(pairs, best, start, epochs)
+    return a, b, {"l2": best, "cv_objective": {str(k): v for k, v in cv.items()}, "queries": len(pairs)}
+
+
+def features(vector: np.ndarray, q: QueryMatrix, confidence: bool = LEARN_CONFIDENCE) -> np.ndarray:
+    """A query's input ``x(q)`` to ``LearnedWeights``: its vector, then (with ``confidence``) the confidence features
+    of its rankings (``indexer.fusion.confidence_features`` of the zscore columns, as ``fuse`` computes them)."""
+    from indexer.fusion import confidence_features
+
+    v = np.asarray(vector, np.float64).reshape(-1)
+    if not confidence:
+        return v
+    return np.concatenate([v, confidence_features({r: q.z[:, k] for k, r in enumerate(RANKERS)}, RANKERS)])
+
+
+def query_vectors(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The text channels' MiniLM vector of each distinct text (``indexer.text_index.TextEncoder``, one text per
+    call, as a search encodes its query)."""
+    from indexer.text_index import TextEncoder
+
+    enc = TextEncoder()
+    return {t: np.asarray(enc.encode([t]), np.float64)[0] for t in sorted(set(texts))}
+
+
+def _learned_per_query(part: Sequence[tuple[Mapping[str, Any], Row]], model: Any) -> list[list[np.ndarray]]:
+    """Per row, per query: the model's weight vector (``RANKERS`` order)."""
+    out = []
+    for j, row in part:
+        per = []
+        for q, m in zip(j["queries"], row.queries, strict=True):
+            x = features(q["vector"], m, model.confidence)
+            conf = x[model.dim :] if model.confidence else None
+            w = model.weights(x[: model.dim], conf)
+            per.append(np.array([w[r] for r in RANKERS]))
+        out.append(per)
+    return out
+
+
+def run_learn(ws: Workspace, raw: Sequence[Mapping[str, Any]], rows: Sequence[Row], save: Path | None, out: Path):
+    """``--learn``: fit, report the tuning and test rows, write the weights file(s); returns the report."""
+    from indexer.fusion import ZSCORE_WEIGHTS, LearnedWeights
+    from indexer.text_index import TextEncoder
+
+    t0 = time.perf_counter()
+    vectors = query_vectors([q["text"] for j in raw for q in j["queries"]])
+    for j in raw:
+        for q in j["queries"]:
+            q["vector"] = vectors[q["text"]]
+    tuning = [(j, r) for j, r in zip(raw, rows, strict=True) if is_tuning_row(r.split, r.set, r.gallery)]
+    shipped = _as_vector(ZSCORE_WEIGHTS)
+    a, b, fit = learn([r for _, r in tuning], [[q["text"] for q in j["queries"]] for j, _ in tuning], vectors, shipped)
+    info = {
+        "command": "python -m benchmarks.fusion_tune --learn --workspace WS",
+        "workspace_catalogs": sorted({str(x) for x in _catalog_ids(ws)}),
+        "tuned_on": [f"{r.split}/{r.set}/{r.gallery}" for _, r in tuning],
+        "start": "softplus(b) = indexer.fusion.ZSCORE_WEIGHTS, a = 0",
+        "epochs": EPOCHS,
+        "learning_rate": LEARN_RATE,
+        "folds": FOLDS,
+        **fit,
+    }
+    model = LearnedWeights(
+        rankers=RANKERS, a=a, b=b, encoder=TextEncoder().encoder_id, confidence=LEARN_CONFIDENCE, info=info
+    )
+    report_rows = [(j, r) for j, r in zip(raw, rows, strict=True) if r.split == REPORT_SPLIT]
+    figures = {}
+    for name, part in (("tune_rows", tuning), ("report_rows", report_rows)):
+        if part:
+            evals = evaluate([r for _, r in part], shipped, _learned_per_query(part, model))
+            figures[name] = evals_json(evals)
+            title = "tuning rows" if name == "tune_rows" else f"{REPORT_SPLIT} rows (never tuned on)"
+            print(f"\n{title}, learned fusion:\n" + format_rows(evals))
+    model = dataclasses.replace(model, info={**info, **figures})
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [model.save(out / "fusion_learned.json")]
+    if save is not None:
+        paths.append(model.save(save))
+    print(f"\nl2 {fit['l2']:g} (out-of-fold objective per l2: {fit['cv_objective']}); {fit['queries']} tuning "
+          f"queries; wrote {', '.join(map(str, paths))} in {time.perf_counter() - t0:.0f} s")  # fmt: skip
+    return model
+
+
+def _catalog_ids(ws: Workspace) -> list[str]:
+    from indexer.catalog import open_catalog
+
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        return [r["catalog_id"] for r in cat.query("SELECT catalog_id FROM catalogs ORDER BY 1")]
 
 
 # --- the rankings -------------------------------------------------------------------------------------------------
@@ -340,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default <workspace>/bench)")
     p.add_argument("--no-report", action="store_true", help=f"do not score the chosen weights on {REPORT_SPLIT}")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--learn", action="store_true", help="fit the learned (per-query) fusion weights instead")
+    p.add_argument("--save", default=None, help="--learn: also write the weights here (indexer/fusion_learned.json)")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -355,6 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchmarks.fusion_tune: error: {e}", file=sys.stderr)
         return 2
     rows = as_rows(raw)
+    if args.learn:
+        run_learn(ws, raw, rows, Path(args.save) if args.save else None, out)
+        return 0
     tune_rows = [r for r in rows if is_tuning_row(r.split, r.set, r.gallery)]
     result = tune(tune_rows)
     w = np.array([result["weights"][r] for r in RANKERS])

@@ -21,8 +21,9 @@ with catalog filters, the path a filtered user search takes.
 
 Each query's rankings are computed once (``Searcher.rankings``, ``fusion_depth(10)`` clips per ranker, as
 ``Searcher.search`` asks for a top 10) and scored for every ranker (``visual``, ``<channel>.lexical``,
-``<channel>.dense``), every channel alone (its rankers fused) and every fusion config (``CONFIGS``: zscore (the
-default), RRF and score fusion with their default weights, and weighted variants measured beside them).
+``<channel>.dense``), every channel alone (its rankers fused) and every fusion config (``CONFIGS``: learned (the
+default: zscore with weights chosen per query from its MiniLM vector), zscore with its fixed weights, RRF and score
+fusion, and weighted variants measured beside them).
 
 Ranks are tie-safe: ties never help. Within each ranker's list, clips of equal score are put non-answers first
 before fusing, and a list's rank is 1 + the number of non-answers scoring at least as high as its best-scored
@@ -76,10 +77,12 @@ SETS = ("brand", "offer", "speech", "user")
 KS = (1, 5, 10)
 _LEXICAL = {"description.lexical": 2.0, "speech.lexical": 2.0, "text.lexical": 2.0}
 _EQUAL = {r: 1.0 for r in ("visual", "description", "speech", "text")}
-# Fusion configs scored on every query: name -> keyword arguments of indexer.fusion.fuse. "rrf", "score" and
-# "zscore" use their default weights (zscore is what Searcher.search serves: indexer.fusion.DEFAULT_FUSION); the
-# others are variants measured beside them (zscore's weights were chosen on the train and val splits).
+# Fusion configs scored on every query: name -> keyword arguments of indexer.fusion.fuse (each also gets the
+# query's vector). "learned", "rrf", "score" and "zscore" use their default weights (learned is what Searcher.search
+# serves: indexer.fusion.DEFAULT_FUSION); the others are variants measured beside them (zscore's fixed weights and
+# the learned ones were chosen on the train and val splits).
 CONFIGS: dict[str, dict[str, Any]] = {
+    "learned": {"method": "learned"},
     "rrf": {"method": "rrf"},
     "score": {"method": "score"},
     "zscore": {"method": "zscore"},
@@ -91,7 +94,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "score visual x0.5": {"method": "score", "weights": {"visual": 0.5}},
     "score lexical x2": {"method": "score", "weights": _LEXICAL},
 }
-MAIN_CONFIGS = ("rrf", "score", "zscore")  # the fused rows of the main table
+MAIN_CONFIGS = ("learned", "zscore", "rrf", "score")  # the fused rows of the main table
 SEARCH_QUERIES_HINT = (
     "`adsearch synth` writes it (run it again with the same --clips/--seed/--out on an existing catalog: the "
     "rendered videos and the manifest stay as they are)"
@@ -238,24 +241,33 @@ def tie_safe_rank(ids: Sequence[int], scores: Sequence[float], relevant: set[int
 
 
 def score_query(
-    rankings: Mapping[str, Any], relevant: set[int], depth: int, configs: Mapping[str, Mapping[str, Any]] = CONFIGS
+    rankings: Mapping[str, Any],
+    relevant: set[int],
+    depth: int,
+    configs: Mapping[str, Mapping[str, Any]] = CONFIGS,
+    query_vector: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Tie-safe ranks of one query: ``ranker:<r>`` per ranker, ``channel:<c>`` per channel (its rankers fused with
-    the default method and weights, as ``Searcher.search(channels=[c])``), ``fused:<config>`` per config."""
+    the default method and weights, as ``Searcher.search(channels=[c])``), ``fused:<config>`` per config.
+    ``query_vector``: the query's sentence vector (``Searcher.query_vector``), which learned fusion needs; without
+    it the default method is zscore and the learned config is skipped."""
     from indexer.channels import CHANNELS, channel_of_ranker
-    from indexer.fusion import fuse
+    from indexer.fusion import DEFAULT_FUSION, fuse
 
     worst = {r: pessimistic(v, relevant) for r, v in rankings.items()}
     out: dict[str, float] = {}
     for r in sorted(rankings):
         out[f"ranker:{r}"] = tie_safe_rank(rankings[r].ids, rankings[r].scores, relevant, depth)
+    default = DEFAULT_FUSION if query_vector is not None else "zscore"
     for ch in CHANNELS:
         own = {r: v for r, v in worst.items() if channel_of_ranker(r) == ch}
         if own:
-            fused = fuse(own)
+            fused = fuse(own, method=default, query_vector=query_vector)
             out[f"channel:{ch}"] = tie_safe_rank([f.clip_id for f in fused], [f.score for f in fused], relevant)
     for name, kwargs in configs.items():
-        fused = fuse(worst, **kwargs)
+        if kwargs.get("method") == "learned" and query_vector is None and "weights" not in kwargs:
+            continue
+        fused = fuse(worst, query_vector=query_vector, **kwargs)
         out[f"fused:{name}"] = tie_safe_rank([f.clip_id for f in fused], [f.score for f in fused], relevant)
     return out
 
@@ -354,17 +366,26 @@ def run_search(
     bar = progress_bar(total=sum(len(j[-1]) for j in jobs), desc="search bench", unit="query", enabled=progress)
     results = []
     for cq, set_name, gallery, clips, filters, chosen in jobs:
-        per_query, relevant, all_rankings = [], [], []
+        per_query, relevant, all_rankings, vectors = [], [], [], []
         for q in chosen:
             rel = set(q.answers) & clips
             rankings = searcher.rankings(q.text, depth=depth, filters=filters, channels=channels)
+            vector = searcher.query_vector(q.text)
             all_rankings.append(rankings)
             relevant.append(rel)
-            per_query.append(score_query(rankings, rel, depth))
+            vectors.append(vector)
+            per_query.append(score_query(rankings, rel, depth, query_vector=vector))
             bar.update()
         names = sorted({n for p in per_query for n in p}, key=_row_order)
         figures = {n: _figures([p.get(n, math.inf) for p in per_query]) for n in names}
-        served = evaluate_fusion(all_rankings, relevant, configs=CONFIGS, ks=KS)
+        with_vectors = all(v is not None for v in vectors)
+        served = evaluate_fusion(
+            all_rankings,
+            relevant,
+            configs={n: c for n, c in CONFIGS.items() if with_vectors or c["method"] != "learned"},
+            ks=KS,
+            query_vectors=vectors if with_vectors else None,
+        )
         step = max(1, len(chosen) // 5)
         results.append(
             {

@@ -19,6 +19,17 @@ Methods (``FUSION_METHODS``):
   weights ``ZSCORE_WEIGHTS`` were chosen on the train and val splits of the ``make demo`` catalog, never on its
   test split (docs/experiments.md).
 
+- ``"learned"`` (the default), zscore with weights chosen per query: ``w_r(q) = softplus(a_r . x(q) + b_r)``, where
+  ``x(q)`` is the query's L2-normalised MiniLM sentence embedding (the vector the text channels' dense rankers search
+  with, so it costs no extra encoding) and how far each ranker's best clip stands out for this query
+  (``confidence_features``). A query that reads like a voice-over ("narrator says ...") leans on the speech channel,
+  one that names a price on the on-screen text, one that lists attributes on the picture and the descriptions; a
+  ranker whose best clip stands far above its others is trusted more. The shipped ``LearnedWeights``
+  (``LEARNED_WEIGHTS_PATH``) were fit by ``python -m benchmarks.fusion_tune --learn`` on the train and val splits of
+  the ``make demo`` catalog (never its test split; the regularisation chosen by cross-validation on those queries);
+  with all ``a_r = 0`` it is zscore with weights ``softplus(b_r)``. It needs the query vector (``fuse(...,
+  query_vector=)``); ``Searcher.search`` passes it.
+
 Weights are keyed by ranker (``"text.lexical"``) or by channel (``"text"``, applied to both of its rankers); a
 ranker without a weight gets 1. Fused results are ordered by descending score, equal scores by ascending clip id
 (as ``faiss_index.search``), and the sums run over rankers in sorted name order, so the result is a pure function
@@ -31,9 +42,12 @@ once per query (``Searcher.rankings``), so comparing methods costs no extra sear
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -43,30 +57,38 @@ from indexer.channels import CHANNELS, TEXT_CHANNELS, Snippet, channel_of_ranker
 _H = TypeVar("_H")
 
 __all__ = [
+    "CONFIDENCE_SCALE",
     "DEFAULT_FUSION",
     "DEFAULT_WEIGHTS",
     "DENSE_MATCH_MIN",
     "FUSION_METHODS",
+    "LEARNED_WEIGHTS_PATH",
     "RRF_K",
     "ZSCORE_WEIGHTS",
     "ZSCORE_WINDOW",
     "Fused",
+    "LearnedWeights",
     "Ranking",
+    "confidence_features",
     "evaluate_fusion",
     "explain_hits",
     "fuse",
     "fusion_depth",
     "matched_channels",
     "recall_figures",
+    "shipped_learned_weights",
 ]
 
-FUSION_METHODS = ("rrf", "score", "zscore")
+FUSION_METHODS = ("learned", "rrf", "score", "zscore")
 # Measured with `python -m benchmarks.search` on the make demo catalog (1,500 clips, the shipped synth-v1 retriever,
 # brand / offer / speech / user query sets): rrf falls below the best single channel's R@1 on brand, offer and
 # speech queries (other channels' weak agreement outvotes one confident channel); min-max score fusion gives every
 # ranker's top clip 1.0, so a weak dense match can outrank an exact phrase match. zscore keeps each ranker's
 # confidence (docs/experiments.md, "Fusion methods tuned on train and val").
-DEFAULT_FUSION = "zscore"
+# The learned per-query weights beat every fixed weighting on the test split of that catalog and of a second
+# workspace with other models (docs/experiments.md, "Fusion weights chosen per query").
+DEFAULT_FUSION = "learned"
+LEARNED_WEIGHTS_PATH = Path(__file__).with_name("fusion_learned.json")
 RRF_K = 60  # the constant of Cormack et al.; larger values flatten the rank curve
 DEFAULT_WEIGHTS: dict[str, float] = {}  # rrf and score: every ranker 1.0
 _MIN_DEPTH = 100  # each ranker contributes at least this many candidates
@@ -84,6 +106,141 @@ ZSCORE_WEIGHTS: dict[str, float] = {
     "visual": 1.5,
 }
 DENSE_MATCH_MIN = 0.3  # a text channel's dense similarity (MiniLM cosine) from which a clip counts as matching
+
+
+@dataclass(frozen=True)
+class LearnedWeights:
+    """Per-query zscore weights: ``w_r(q) = softplus(a_r . x(q) + b_r)``, where ``x(q)`` is the query's sentence
+    embedding ``e(q)`` followed, when ``confidence`` is set, by ``confidence_features`` of its rankings (how far each
+    ranker's best clip stands out, in zscore units).
+
+    Attributes:
+        rankers: Ranker names, the rows of ``a`` and ``b``.
+        a: float64 (len(rankers), dim + 2 * len(rankers) with confidence, else dim).
+        b: float64 (len(rankers),).
+        encoder: The text encoder whose L2-normalised vectors ``e(q)`` are (``indexer.text_index.TextEncoder``'s
+            ``encoder_id``); vectors of another encoder mean nothing to it.
+        confidence: Whether ``x(q)`` ends with the rankings' confidence features.
+        info: How it was fit (command, workspace, rows, regularisation, figures).
+    """
+
+    rankers: tuple[str, ...]
+    a: np.ndarray
+    b: np.ndarray
+    encoder: str
+    confidence: bool = False
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        extra = 2 * len(self.rankers) if self.confidence else 0
+        if (
+            self.a.ndim != 2
+            or self.a.shape[0] != len(self.rankers)
+            or self.a.shape[1] <= extra
+            or self.b.shape != (len(self.rankers),)
+        ):
+            raise ValueError(f"learned fusion weights: a {self.a.shape} and b {self.b.shape} for {len(self.rankers)} "
+                             f"rankers{' with confidence features' if self.confidence else ''}")  # fmt: skip
+
+    @property
+    def dim(self) -> int:
+        """The query embedding's dimension it takes."""
+        return int(self.a.shape[1]) - (2 * len(self.rankers) if self.confidence else 0)
+
+    def weights(self, query_vector: np.ndarray, confidence: np.ndarray | None = None) -> dict[str, float]:
+        """Ranker -> weight for one query's vector ((dim,) or (1, dim)) and, when the weights use them, its
+        rankings' ``confidence_features(..., self.rankers)``.
+
+        Raises:
+            ValueError: a vector of another dimension, or not finite; confidence features missing or misshapen.
+        """
+        v = np.asarray(query_vector, dtype=np.float64).reshape(-1)
+        if v.shape != (self.dim,) or not np.isfinite(v).all():
+            raise ValueError(f"learned fusion needs a finite query vector of dimension {self.dim}, got {v.shape}")
+        if self.confidence:
+            c = None if confidence is None else np.asarray(confidence, dtype=np.float64).reshape(-1)
+            if c is None or c.shape != (2 * len(self.rankers),) or not np.isfinite(c).all():
+                raise ValueError(f"these learned fusion weights need the rankings' {2 * len(self.rankers)} confidence "
+                                 "features (confidence_features)")  # fmt: skip
+            v = np.concatenate([v, c])
+        w = np.logaddexp(0.0, self.a @ v + self.b)  # softplus: every weight > 0
+        return dict(zip(self.rankers, w.tolist(), strict=True))
+
+    def to_json(self) -> str:
+        """The JSON text ``from_json`` reads (float32 precision, ~30 KB for 7 rankers x 384)."""
+        return json.dumps(
+            {
+                "format": "adsearch-learned-fusion",
+                "version": 1,
+                "encoder": self.encoder,
+                "rankers": list(self.rankers),
+                "confidence": self.confidence,
+                "b": [float(np.float32(x)) for x in self.b],
+                "a": [[float(np.float32(x)) for x in row] for row in self.a],
+                "info": dict(self.info),
+            },
+            indent=None,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LearnedWeights:
+        """Parse ``to_json``'s text.
+
+        Raises:
+            ValueError: not such a file, or inconsistent shapes.
+        """
+        try:
+            d = json.loads(text)
+            if not isinstance(d, dict) or d.get("format") != "adsearch-learned-fusion":
+                raise ValueError("not a learned fusion weights file: no adsearch-learned-fusion format field")
+            return cls(
+                rankers=tuple(d["rankers"]),
+                a=np.asarray(d["a"], dtype=np.float64),
+                b=np.asarray(d["b"], dtype=np.float64),
+                encoder=str(d["encoder"]),
+                confidence=bool(d.get("confidence", False)),
+                info=d.get("info", {}),
+            )
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"not a learned fusion weights file: {e!r}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearnedWeights:
+        """Read a file written with ``save``."""
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``to_json`` to ``path`` (replaced whole: a reader never sees half a file)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+CONFIDENCE_SCALE = 10.0  # zscore units per feature unit: a confident match stands ~5-15 deviations out
+
+
+def confidence_features(standardised: Mapping[str, np.ndarray], rankers: Sequence[str]) -> np.ndarray:
+    """(2 * len(rankers),) features of a query's rankings for ``LearnedWeights``: per ranker in ``rankers`` order,
+    its best standardised score (``_standardised``), then per ranker that score's lead over its second best (the
+    second best of a one-clip list is 0), both divided by ``CONFIDENCE_SCALE``; 0 for a ranker absent or empty."""
+    top = np.zeros(len(rankers))
+    lead = np.zeros(len(rankers))
+    for i, r in enumerate(rankers):
+        z = standardised.get(r)
+        if z is None or len(z) == 0:
+            continue
+        two = np.sort(np.asarray(z, np.float64))[::-1][:2]
+        top[i] = two[0]
+        lead[i] = two[0] - (two[1] if two.size > 1 else 0.0)
+    return np.concatenate([top, lead]) / CONFIDENCE_SCALE
+
+
+@functools.cache
+def shipped_learned_weights() -> LearnedWeights:
+    """The ``LearnedWeights`` shipped with the package (``LEARNED_WEIGHTS_PATH``), read once."""
+    return LearnedWeights.load(LEARNED_WEIGHTS_PATH)
 
 
 def fusion_depth(k: int) -> int:
@@ -172,6 +329,8 @@ def fuse(
     weights: Mapping[str, float] | None = None,
     rrf_k: float = RRF_K,
     limit: int | None = None,
+    query_vector: np.ndarray | None = None,
+    learned: LearnedWeights | None = None,
 ) -> list[Fused]:
     """Every clip of the rankings with its fused score, best first (equal scores by ascending clip id).
 
@@ -181,17 +340,31 @@ def fuse(
 
     Args:
         rankings: Ranker name -> its ranking (see the module docstring for names).
-        method: ``"rrf"``, ``"score"`` or ``"zscore"`` (see the module docstring).
-        weights: Per ranker or per channel (default: ``ZSCORE_WEIGHTS`` for zscore, else ``DEFAULT_WEIGHTS``;
-            missing ones 1.0); weight 0 drops a ranker.
+        method: ``"learned"``, ``"rrf"``, ``"score"`` or ``"zscore"`` (see the module docstring).
+        weights: Per ranker or per channel (default: for learned, ``learned``'s weights for ``query_vector``;
+            ``ZSCORE_WEIGHTS`` for zscore, else ``DEFAULT_WEIGHTS``; missing ones 1.0); weight 0 drops a ranker.
+            Given weights override learned ones (learned is then zscore with those weights).
         rrf_k: The RRF constant.
         limit: Return only the best ``limit`` clips (the head of the full list, unchanged).
+        query_vector: The query's sentence embedding (learned only).
+        learned: The learned weights (default: ``shipped_learned_weights()``).
 
     Raises:
-        ValueError: an unknown method or a negative / non-numeric weight.
+        ValueError: an unknown method, a negative / non-numeric weight, or learned fusion without weights or a
+            query vector of the learned weights' dimension.
     """
     if method not in FUSION_METHODS:
         raise ValueError(f"unknown fusion method {method!r}; methods: {', '.join(FUSION_METHODS)}")
+    if method == "learned":
+        if weights is None:
+            if query_vector is None:
+                raise ValueError("learned fusion needs the query's vector (query_vector=) or explicit weights")
+            model = learned or shipped_learned_weights()
+            conf = None
+            if model.confidence:
+                conf = confidence_features({r: _standardised(r, v.scores) for r, v in rankings.items()}, model.rankers)
+            weights = model.weights(query_vector, conf)
+        method = "zscore"
     if weights is None:
         weights = ZSCORE_WEIGHTS if method == "zscore" else DEFAULT_WEIGHTS
     used: list[tuple[str, Ranking, np.ndarray]] = []
@@ -311,29 +484,40 @@ def evaluate_fusion(
     *,
     configs: Mapping[str, Mapping[str, object]] | None = None,
     ks: Sequence[int] = (1, 5, 10),
+    query_vectors: Sequence[np.ndarray] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Recall figures of each single ranker, each channel alone (its rankers fused by RRF) and each fusion config.
+    """Recall figures of each single ranker, each channel alone (its rankers fused by the default method, zscore
+    without ``query_vectors``) and each fusion config.
 
     Args:
         rankings: Per query, ranker -> ranking (``Searcher.rankings``).
         relevant: Per query, the clip ids that satisfy it.
-        configs: Name -> keyword arguments of ``fuse`` (method, weights, rrf_k); default: ``rrf`` and ``score``
-            with equal weights.
+        configs: Name -> keyword arguments of ``fuse`` (method, weights, rrf_k); default: every method with its
+            default weights (learned only with ``query_vectors``).
         ks: Cut-offs of R@k.
+        query_vectors: Per query, its sentence embedding (``Searcher.query_vector``), passed to every ``fuse``.
 
     Returns:
         Name -> ``recall_figures``; names: ``ranker:<ranker>``, ``channel:<channel>``, ``fused:<config>``.
     """
-    configs = configs if configs is not None else {m: {"method": m} for m in FUSION_METHODS}
+    if configs is None:
+        configs = {m: {"method": m} for m in FUSION_METHODS if m != "learned" or query_vectors is not None}
+    if query_vectors is not None and len(query_vectors) != len(rankings):
+        raise ValueError(f"{len(query_vectors)} query vectors for {len(rankings)} queries")
+    vecs: Sequence[np.ndarray | None] = query_vectors if query_vectors is not None else [None] * len(rankings)
     out: dict[str, dict[str, float]] = {}
     rankers = sorted({r for q in rankings for r in q})
     for r in rankers:
         out[f"ranker:{r}"] = recall_figures([q[r].ids.tolist() if r in q else [] for q in rankings], relevant, ks)
     for ch in [c for c in CHANNELS if any(channel_of_ranker(r) == c for r in rankers)]:
         own = [{r: v for r, v in q.items() if channel_of_ranker(r) == ch} for q in rankings]
-        lists = [[f.clip_id for f in fuse(q)] for q in own]
+        method = DEFAULT_FUSION if query_vectors is not None else "zscore"
+        lists = [[f.clip_id for f in fuse(q, method=method, query_vector=v)] for q, v in zip(own, vecs, strict=True)]
         out[f"channel:{ch}"] = recall_figures(lists, relevant, ks)
     for name, kwargs in configs.items():
-        lists = [[f.clip_id for f in fuse(q, **kwargs)] for q in rankings]  # type: ignore[arg-type]
+        lists = [
+            [f.clip_id for f in fuse(q, query_vector=v, **kwargs)]  # type: ignore[arg-type]
+            for q, v in zip(rankings, vecs, strict=True)
+        ]
         out[f"fused:{name}"] = recall_figures(lists, relevant, ks)
     return out

@@ -35,7 +35,7 @@ import numpy as np
 
 from indexer.catalog_snapshot import CatalogSnapshot
 from indexer.channels import CHANNELS, DEFAULT_K, TEXT_CHANNELS, VISUAL, ChannelError, Snippet, parse_channels
-from indexer.fusion import DEFAULT_FUSION, Ranking, explain_hits, fuse, fusion_depth
+from indexer.fusion import DEFAULT_FUSION, Ranking, explain_hits, fuse, fusion_depth, shipped_learned_weights
 from indexer.versions import LiveIndex
 
 if TYPE_CHECKING:
@@ -305,6 +305,7 @@ class Searcher:
     ) -> None:
         self._snapshot = CatalogSnapshot(catalog_path, check_interval_s=check_interval_s, copy=copy_catalog)
         self._text = text_channels
+        self._warned_encoder = False  # learned fusion weights of another text encoder: said once
         self._root = Path(workspace_root) if workspace_root is not None else Path(catalog_path).parent
         self._encode = encode_text
         self.model_id = model_id
@@ -474,6 +475,28 @@ class Searcher:
             out.update(self._text.rankings(text, wanted, depth, allowed))
         return out
 
+    def query_vector(self, query: str) -> np.ndarray | None:
+        """The text channels' (dim,) sentence vector of ``query`` (what their dense rankers and learned fusion take),
+        or None when no text channel is published."""
+        if self._text is None or not self._text.available():
+            return None
+        return self._text.query_vector(check_query(query))[0]
+
+    def _fusion_input(self, text: str, fusion: str, weights: Mapping[str, float] | None) -> tuple[str, Any]:
+        """(method, query vector) for ``fuse``: learned fusion takes the query's sentence vector; without one (no
+        text channel) or with weights of another encoder, it is zscore with the fixed ``ZSCORE_WEIGHTS``."""
+        if fusion != "learned" or weights is not None:
+            return fusion, None
+        learned = shipped_learned_weights()
+        vector = self._text.query_vector(text)[0] if self._text is not None else None  # the rankings' own vector
+        if vector is None or self._text.encoder.encoder_id != learned.encoder or vector.shape != (learned.dim,):
+            if vector is not None and not self._warned_encoder:
+                self._warned_encoder = True
+                _log.warning("learned fusion weights are for encoder %s, the text channels use %s: zscore fusion",
+                             learned.encoder, self._text.encoder.encoder_id)  # fmt: skip
+            return "zscore", None
+        return fusion, vector
+
     def rankings(
         self, query: str, depth: int = 100, filters: Filters | None = None, channels: str | Sequence[str] | None = None
     ) -> dict[str, Ranking]:
@@ -504,7 +527,8 @@ class Searcher:
                 None: every channel with a published index. Visual alone is the plain video-vector search (``score``
                 is the cosine similarity); several channels are fused (``indexer.fusion``) and each hit carries the
                 channels that matched and its snippets.
-            fusion: ``"zscore"`` (the default), ``"rrf"`` or ``"score"`` (``indexer.fusion.FUSION_METHODS``).
+            fusion: ``"learned"`` (the default: zscore with weights chosen for this query), ``"zscore"``, ``"rrf"``
+                or ``"score"`` (``indexer.fusion.FUSION_METHODS``).
             weights: Per ranker or channel weights of the fusion (default: the method's defaults).
 
         Raises:
@@ -518,8 +542,9 @@ class Searcher:
             return self.search_vectors(self._encode([text]), k, filters)[0]
         cur, generation = self._snapshot.cursor_and_generation()
         rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters, generation))
+        fusion, vector = self._fusion_input(text, fusion, weights)
         try:  # k + 32: spare candidates for clips the catalog copy no longer holds
-            top = fuse(rankings, method=fusion, weights=weights, limit=k + 32)
+            top = fuse(rankings, method=fusion, weights=weights, limit=k + 32, query_vector=vector)
         except ValueError as e:
             raise QueryError(str(e)) from None
         scores = np.array([[f.score for f in top]], np.float64)

@@ -273,7 +273,7 @@ def test_figures_agree_with_an_independent_loop_over_searcher_search(bench_ws: W
         answers = [a & gallery_clips for _, a in chosen]
         assert row["mean_answers"] == pytest.approx(np.mean([len(a) for a in answers]))
         searches = {f"channel:{c}": {"channels": [c]} for c in result["channels"]}
-        searches |= {f"fused:{m}": {"fusion": m} for m in ("rrf", "score", "zscore")}
+        searches |= {f"fused:{m}": {"fusion": m} for m in ("learned", "rrf", "score", "zscore")}
         for name, kwargs in searches.items():
             served, safe_visual = [], []
             for (text, _), good in zip(chosen, answers, strict=True):
@@ -376,3 +376,45 @@ def test_fusion_tune_scores_equal_fuse_and_never_tune_on_test() -> None:
     assert not any(is_tuning_row("test", s, g) for s in ("brand", "offer", "speech", "user") for g in ("test", "all"))
     assert is_tuning_row("train", "brand", "train") and not is_tuning_row("train", "brand", "all")
     assert is_tuning_row("val", "user", "all")
+
+
+def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers_it() -> None:
+    """benchmarks.fusion_tune --learn's fit: queries of one kind (vectors near e0) are answered by speech.dense while
+    visual favours a wrong clip, the other kind (near e1) by visual. Fixed weights cannot serve both; the learned
+    weights rank the answer first for new queries of either kind, and the cross-validated l2 is one of the grid."""
+    from benchmarks.fusion_tune import RANKERS, QueryMatrix, Row, _rank, evaluate, fit_learned, fused_scores, learn
+    from indexer.fusion import ZSCORE_WEIGHTS, LearnedWeights
+
+    rng = np.random.default_rng(5)
+    speech, visual = RANKERS.index("speech.dense"), RANKERS.index("visual")
+    dim = 8
+
+    def query(kind: int) -> tuple[np.ndarray, QueryMatrix]:
+        vec = np.eye(dim)[kind] + 0.1 * rng.normal(size=dim)
+        z = np.abs(rng.normal(scale=0.1, size=(6, len(RANKERS))))
+        rel = np.zeros(6, bool)
+        rel[0] = True
+        if kind == 0:  # the answer heads speech.dense, a wrong clip heads visual (by more, at the fixed weights)
+            z[0, speech], z[1, visual] = 3.0, 5.0
+        else:  # the answer heads visual, a wrong clip speech.dense
+            z[0, visual], z[1, speech] = 5.0, 3.0
+        return vec / np.linalg.norm(vec), QueryMatrix(ids=np.arange(6, dtype=np.int64), z=z, rel=rel)
+
+    start = np.array([ZSCORE_WEIGHTS[r] for r in RANKERS])
+    train = [query(i % 2) for i in range(40)]
+    fresh = [query(i % 2) for i in range(20)]
+    static_ranks = [_rank(fused_scores(q, start), q.rel) for _, q in fresh]
+    assert sum(r == 1 for r in static_ranks) == 10  # fixed weights: only the visual kind is answered first
+    a, b = fit_learned(train, l2=1e-3, start=start, epochs=150)
+    learned = LearnedWeights(rankers=RANKERS, a=a, b=b, encoder="test")
+    w = [np.array([learned.weights(v)[r] for r in RANKERS]) for v, _ in fresh]
+    assert all(_rank(fused_scores(q, wq), q.rel) == 1 for (_, q), wq in zip(fresh, w, strict=True))
+    assert fit_learned(train, l2=1e-3, start=start, epochs=150)[0].tolist() == a.tolist()  # deterministic
+    texts = [f"query {i}" for i in range(40)]
+    vectors = {t: v for t, (v, _) in zip(texts, train, strict=True)}
+    rows = [Row("train", "speech", "train", [q for _, q in train])]
+    _, _, info = learn(rows, [texts], vectors, start, l2_grid=(1e-3, 1e-1), folds=2, epochs=150)
+    assert info["l2"] in (1e-3, 1e-1) and set(info["cv_objective"]) == {"0.001", "0.1"} and info["queries"] == 40
+    fresh_rows = [Row("test", "speech", "test", [q for _, q in fresh])]
+    assert evaluate(fresh_rows, start)[0]["fused"][0] == 50.0  # the fixed weights
+    assert evaluate(fresh_rows, start, [w])[0]["fused"][0] == 100.0  # per-query weights

@@ -10,17 +10,22 @@ import numpy as np
 import pytest
 
 from indexer.fusion import (
+    CONFIDENCE_SCALE,
     DEFAULT_FUSION,
     DENSE_MATCH_MIN,
     FUSION_METHODS,
+    LEARNED_WEIGHTS_PATH,
     ZSCORE_WEIGHTS,
     ZSCORE_WINDOW,
     Fused,
+    LearnedWeights,
     Ranking,
+    confidence_features,
     evaluate_fusion,
     fuse,
     matched_channels,
     recall_figures,
+    shipped_learned_weights,
 )
 
 from .text_helpers import TextWorkspace, searcher
@@ -59,12 +64,13 @@ def test_fused_ranking_is_deterministic_under_ties() -> None:
     rrf = fuse({"description.dense": a, "visual": b}, method="rrf")
     assert [f.clip_id for f in rrf] == [20, 40, 10, 30]
     assert rrf[0].score == rrf[1].score and rrf[2].score == rrf[3].score
+    vector = _unit(np.random.default_rng(0).normal(size=shipped_learned_weights().dim))
     for method in FUSION_METHODS:
         runs = []
         rankers = [("description.dense", a), ("visual", b), ("text.lexical", _r([(30, 2.0), (10, 2.0)]))]
         for seed in range(4):  # the order in which rankers arrive does not matter
             random.Random(seed).shuffle(rankers)
-            runs.append([(f.clip_id, f.score) for f in fuse(dict(rankers), method=method)])
+            runs.append([(f.clip_id, f.score) for f in fuse(dict(rankers), method=method, query_vector=vector)])
         assert all(run == runs[0] for run in runs), method
         assert runs[0] == sorted(runs[0], key=lambda t: (-t[1], t[0])), method
 
@@ -100,13 +106,99 @@ def test_default_fusion_lets_a_confident_match_beat_weak_agreement() -> None:
         "text.lexical": _r([(1, 6.0)]),
         **{r: _r([(2, 0.31), *crowd]) for r in ("visual", "description.dense", "speech.dense", "text.dense")},
     }
-    assert DEFAULT_FUSION == "zscore"
-    assert fuse(rankings)[0].clip_id == 1
+    assert fuse(rankings, method="zscore")[0].clip_id == 1
     assert fuse(rankings, method="rrf")[0].clip_id == 2  # what the previous default returned
     # a ranker's top clip counts by how far it stands above that ranker's other scores, not by its raw value
     even = _r([(3, 0.9), *[(c, 0.9 - c / 1000) for c in range(10, 110)]])  # the head of an even spread
     apart = _r([(4, 0.5), *crowd])  # far above the rest
-    assert fuse({"visual": even, "description.dense": apart})[0].clip_id == 4
+    assert fuse({"visual": even, "description.dense": apart}, method="zscore")[0].clip_id == 4
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_learned_fusion_is_zscore_with_the_query_s_own_weights() -> None:
+    # w_r(q) = softplus(a_r . e(q) + b_r): a query along +e0 leans on the text channel, one along -e0 on the picture
+    rankers = ("text.lexical", "visual")
+    a = np.zeros((2, 4))
+    a[0, 0], a[1, 0] = 3.0, -3.0
+    learned = LearnedWeights(rankers=rankers, a=a, b=np.zeros(2), encoder="test-enc", info={"how": "by hand"})
+    e0 = np.array([1.0, 0.0, 0.0, 0.0])
+    w = learned.weights(e0)
+    assert w == pytest.approx({"text.lexical": np.log1p(np.exp(3.0)), "visual": np.log1p(np.exp(-3.0))})
+    crowd = [(c, 0.30 - c / 1000) for c in range(10, 110)]
+    rankings = {"text.lexical": _r([(1, 2.0), (3, 1.9)]), "visual": _r([(2, 0.6), *crowd])}
+    says_text = fuse(rankings, method="learned", query_vector=e0, learned=learned)
+    shows = fuse(rankings, method="learned", query_vector=-e0, learned=learned)
+    assert says_text[0].clip_id == 1 and shows[0].clip_id == 2
+    assert [(f.clip_id, f.score) for f in says_text] == [
+        (f.clip_id, f.score) for f in fuse(rankings, method="zscore", weights=w)
+    ]
+    # explicit weights override the learned ones; a learned fusion with neither weights nor a vector is refused
+    assert fuse(rankings, method="learned", weights={"visual": 1.0, "text": 0.0})[0].clip_id == 2
+    with pytest.raises(ValueError, match="query_vector"):
+        fuse(rankings, method="learned")
+    with pytest.raises(ValueError, match="dimension 4"):
+        learned.weights(np.ones(3))
+    with pytest.raises(ValueError, match="finite"):
+        learned.weights(np.array([np.nan, 0.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="rankers"):
+        LearnedWeights(rankers=rankers, a=np.zeros((3, 4)), b=np.zeros(2), encoder="x")
+
+
+def test_learned_weights_round_trip_and_the_shipped_file(tmp_path) -> None:
+    learned = LearnedWeights(
+        rankers=("visual", "text.dense"), a=np.arange(6.0).reshape(2, 3) / 7, b=np.array([0.5, -1.0]), encoder="e"
+    )
+    back = LearnedWeights.load(learned.save(tmp_path / "w.json"))
+    assert back.rankers == learned.rankers and back.encoder == "e"
+    np.testing.assert_allclose(back.a, learned.a, rtol=1e-6)  # stored at float32 precision
+    np.testing.assert_allclose(back.b, learned.b, rtol=1e-6)
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a learned fusion weights file"):
+        LearnedWeights.load(tmp_path / "bad.json")
+    # the shipped weights: every ranker of every channel, the text channels' encoder, fit on train/val only
+    shipped = shipped_learned_weights()
+    assert LEARNED_WEIGHTS_PATH.is_file() and DEFAULT_FUSION == "learned"
+    assert set(shipped.rankers) == set(ZSCORE_WEIGHTS) and shipped.encoder == "minilm-l6-v2" and shipped.dim == 384
+    assert shipped.info["tuned_on"] and all(row.split("/")[0] in ("train", "val") for row in shipped.info["tuned_on"])
+    assert shipped.confidence
+    weights = shipped.weights(_unit(np.ones(shipped.dim)), np.zeros(2 * len(shipped.rankers)))
+    assert all(w > 0 and math.isfinite(w) for w in weights.values())
+    with pytest.raises(ValueError, match="confidence features"):
+        shipped.weights(_unit(np.ones(shipped.dim)))
+
+
+def test_confidence_features_say_how_far_each_ranker_s_best_clip_stands_out() -> None:
+    got = confidence_features(
+        {"visual": np.array([0.0, 6.0, 2.0]), "text.lexical": np.array([4.0]), "speech.dense": np.array([])},
+        ("speech.dense", "text.lexical", "visual", "description.dense"),
+    )
+    # per ranker: best / 10, then best - second best / 10 (a one-clip list: its best; absent or empty: 0)
+    np.testing.assert_allclose(got, [0.0, 0.4, 0.6, 0.0, 0.0, 0.4, 0.4, 0.0])
+    assert CONFIDENCE_SCALE == 10.0
+    # a learned fusion with confidence features: here visual's weight grows with visual's best standardised score
+    from indexer.fusion import _standardised
+
+    a = np.zeros((2, 2 + 4))
+    a[1, 2 + 1] = 5.0
+    learned = LearnedWeights(rankers=("text.lexical", "visual"), a=a, b=np.zeros(2), encoder="e", confidence=True)
+    assert learned.dim == 2
+    crowd = [(c, 0.3 - c / 1000) for c in range(10, 60)]
+    vec = np.array([1.0, 0.0])
+    weights = []
+    for top in (0.31, 0.9):
+        rankings = {"text.lexical": _r([(1, 3.0)]), "visual": _r([(2, top), *crowd])}
+        conf = confidence_features({r: _standardised(r, v.scores) for r, v in rankings.items()}, learned.rankers)
+        w = learned.weights(vec, conf)
+        weights.append(w["visual"])
+        assert w["text.lexical"] == pytest.approx(np.log(2.0))  # softplus(0)
+        fused = fuse(rankings, method="learned", query_vector=vec, learned=learned)
+        assert [(f.clip_id, f.score) for f in fused] == [
+            (f.clip_id, f.score) for f in fuse(rankings, method="zscore", weights=w)
+        ]
+    assert weights[1] > weights[0] > np.log(2.0)
 
 
 def test_matched_channels_rules() -> None:
@@ -132,6 +224,11 @@ def test_recall_figures_and_evaluate_fusion() -> None:
         {"visual": _r([(1, 0.9), (2, 0.8)]), "text.lexical": _r([(2, 3.0)]), "text.dense": _r([(2, 0.7), (1, 0.1)])},
         {"visual": _r([(3, 0.9), (4, 0.8)]), "text.dense": _r([(3, 0.5), (4, 0.4)])},
     ]
+    vectors = [_unit(np.ones(shipped_learned_weights().dim))] * 2
+    with_learned = evaluate_fusion(queries, [{2}, {3}], ks=(1,), query_vectors=vectors)
+    assert with_learned["fused:learned"]["R@1"] == 100.0 and "channel:text" in with_learned
+    with pytest.raises(ValueError, match="query vectors"):
+        evaluate_fusion(queries, [{2}, {3}], query_vectors=vectors[:1])
     out = evaluate_fusion(queries, [{2}, {3}], ks=(1,))
     assert set(out) == {
         "ranker:visual",
