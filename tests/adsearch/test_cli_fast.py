@@ -131,3 +131,15 @@ def test_index_build_keeps_the_export_and_each_checkpoint_loads_once(
     save_checkpoint(copy, retrained)
     other = ws_index.load_retriever(ws, str(retrained))
     assert other is not net and ws_index.load_retriever(ws, str(retrained)) is other
+
+
+def test_search_fusion_choices_are_the_library_s_methods() -> None:
+    """``adsearch search --fusion`` spells the methods out (indexer.fusion is not imported at start-up): the same."""
+    from adsearch.cli import build_parser
+    from indexer.fusion import DEFAULT_FUSION, FUSION_METHODS
+
+    search = next(
+        a.choices["search"] for a in build_parser()._subparsers._group_actions if "search" in (a.choices or {})
+    )
+    (fusion,) = [a for a in search._actions if a.dest == "fusion"]
+    assert set(fusion.choices) == set(FUSION_METHODS) and DEFAULT_FUSION in fusion.help
