@@ -334,15 +334,19 @@ def learn(
     return a, b, {"l2": best, "cv_objective": {str(k): v for k, v in cv.items()}, "queries": len(pairs)}
 
 
-def features(vector: np.ndarray, q: QueryMatrix, confidence: bool = LEARN_CONFIDENCE) -> np.ndarray:
-    """A query's input ``x(q)`` to ``LearnedWeights``: its vector, then (with ``confidence``) the confidence features
-    of its rankings (``indexer.fusion.confidence_features`` of the zscore columns, as ``fuse`` computes them)."""
+def _confidence(q: QueryMatrix) -> np.ndarray:
+    """``indexer.fusion.confidence_features`` of the query's zscore columns (``RANKERS`` order), as ``fuse`` computes
+    them from the rankings."""
     from indexer.fusion import confidence_features
 
+    return confidence_features({r: q.z[:, k] for k, r in enumerate(RANKERS)}, RANKERS)
+
+
+def features(vector: np.ndarray, q: QueryMatrix, confidence: bool = LEARN_CONFIDENCE) -> np.ndarray:
+    """A query's input ``x(q)`` to ``LearnedWeights``: its vector, then (with ``confidence``) the confidence features
+    of its rankings."""
     v = np.asarray(vector, np.float64).reshape(-1)
-    if not confidence:
-        return v
-    return np.concatenate([v, confidence_features({r: q.z[:, k] for k, r in enumerate(RANKERS)}, RANKERS)])
+    return np.concatenate([v, _confidence(q)]) if confidence else v
 
 
 def query_vectors(texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -360,16 +364,14 @@ def _learned_per_query(part: Sequence[tuple[Mapping[str, Any], Row]], model: Any
     for j, row in part:
         per = []
         for q, m in zip(j["queries"], row.queries, strict=True):
-            x = features(q["vector"], m, model.confidence)
-            conf = x[model.dim :] if model.confidence else None
-            w = model.weights(x[: model.dim], conf)
+            w = model.weights(q["vector"], _confidence(m) if model.confidence else None)
             per.append(np.array([w[r] for r in RANKERS]))
         out.append(per)
     return out
 
 
 def run_learn(ws: Workspace, raw: Sequence[Mapping[str, Any]], rows: Sequence[Row], save: Path | None, out: Path):
-    """``--learn``: fit, report the tuning and test rows, write the weights file(s); returns the report."""
+    """``--learn``: fit, report the tuning and test rows, write the weights file(s); returns the weights."""
     from indexer.fusion import ZSCORE_WEIGHTS, LearnedWeights
     from indexer.text_index import TextEncoder
 
