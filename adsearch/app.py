@@ -284,8 +284,11 @@ def launch(
         _log.warning("no search yet: %s", why)
     asgi = create_app(service, token=token)
     if block:
+        import gc
+
         import uvicorn
 
+        gc.freeze()  # the loaded models and indexes out of the collector's sight: no long full collections later
         try:
             uvicorn.run(asgi, host=host, port=port, log_level="warning")
         finally:

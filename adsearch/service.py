@@ -50,6 +50,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 VISUAL_CHANNELS = ("visual",)  # what a Searcher without channel support searches
+_WARM_QUERY = "a person holding a product"  # warm-up search text (any text: it runs every channel once)
 
 
 class ServiceError(Exception):
@@ -174,6 +175,7 @@ class SearchService:
         self.limits = limits or Limits()
         self._factory = searcher_factory or self._open_searcher
         self._searcher: Any = None
+        self._warmed = False
         self._channel_support: tuple[Any, bool] | None = None
         self._open_lock = threading.Lock()
         self._thread_state = threading.local()
@@ -223,11 +225,20 @@ class SearchService:
             return self._searcher
 
     def warm(self) -> str | None:
-        """Open the searcher now (loads the model once); returns why it cannot yet, or None."""
+        """Open the searcher now (loads the model once) and run one search through every channel, so that the first
+        requests do not pay for first runs (the encoder's, each index's, the snippet units' loads); returns why it
+        cannot search yet, or None."""
         try:
-            self.searcher()
+            searcher = self.searcher()
         except Unavailable as e:
             return e.message
+        if not self._warmed:
+            self._warmed = True
+            self._one_omp_thread()
+            try:
+                searcher.search(_WARM_QUERY, k=DEFAULT_K)
+            except Exception as e:  # best effort: a search that fails shows its error on the first request
+                _log.warning("warm-up search failed: %s", e)
         return None
 
     def _supports_channels(self, searcher: Any) -> bool:

@@ -214,6 +214,17 @@ class _RowCache:
         self._rows: OrderedDict[int, tuple[dict[str, Any], dict[str, str]]] = OrderedDict()
         self._generation = -1
         self._lock = threading.Lock()
+        self.fill_lock = threading.Lock()  # one thread reads a new copy's rows in bulk (Searcher._hits)
+
+    @property
+    def generation(self) -> int:
+        """The catalog copy the cached rows were read from (-1: none yet)."""
+        return self._generation
+
+    @property
+    def size(self) -> int:
+        """The most rows it holds."""
+        return self._size
 
     def get(self, generation: int, ids: Sequence[int]) -> dict[int, tuple[dict[str, Any], dict[str, str]]]:
         with self._lock:
@@ -344,34 +355,60 @@ class Searcher:
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
+    @staticmethod
+    def _read_rows(
+        cur: duckdb.DuckDBPyConnection, ids: Sequence[int] | None
+    ) -> dict[int, tuple[dict[str, Any], dict[str, str]]]:
+        """``clip_id -> (metadata row, texts)`` of the live clips among ``ids`` (None: of every live clip)."""
+        marks = ", ".join("?" for _ in ids) if ids is not None else ""
+        where = f"c.clip_id IN ({marks}) AND {_LIVE}" if ids is not None else _LIVE
+        params = list(ids) if ids is not None else []
+        rows = _dicts(
+            cur,
+            "SELECT c.clip_id, c.video_id, v.catalog_id, v.path, v.uri, c.start_s, c.end_s, c.thumb, v.industry, "
+            f"v.sub_industry, v.product, v.game, v.split FROM clips c JOIN videos v USING (video_id) WHERE {where}",
+            params,
+        )
+        meta = {r["clip_id"]: r for r in rows}
+        texts: dict[int, dict[str, str]] = {}
+        # per (clip, kind): a generated text (source != 'manifest') first, then the newest
+        for cid, kind, text in cur.execute(
+            "SELECT clip_id, kind, text FROM texts WHERE "
+            + (f"clip_id IN ({marks}) AND " if ids is not None else "")
+            + "kind IN ('fine', 'general', 'asr', 'reference') "
+            "ORDER BY clip_id, kind, (source = 'manifest') DESC, created_at, source",
+            params,
+        ).fetchall():
+            texts.setdefault(cid, {})[kind] = text  # the last row per kind wins
+        return {i: (row, texts.get(i, {})) for i, row in meta.items()}
+
+    def _fill_rows(self, cur: duckdb.DuckDBPyConnection, generation: int) -> None:
+        """Read every live clip's row of catalog copy ``generation`` into the row cache in two queries, when they
+        fit in it (after a catalog change the searches would otherwise read them a few at a time); one thread does,
+        the others wait for it."""
+        with self._rows.fill_lock:
+            if self._rows.generation >= generation:
+                return  # another thread filled it meanwhile
+            (n,) = cur.execute(f"SELECT count(*) FROM clips c JOIN videos v USING (video_id) WHERE {_LIVE}").fetchone()
+            if n <= self._rows.size:
+                self._rows.put(generation, self._read_rows(cur, None))
+
     def _hits(
         self, cur: duckdb.DuckDBPyConnection, generation: int, scores: np.ndarray, ids: np.ndarray
     ) -> list[list[Hit]]:
         found = {int(i) for i in ids.ravel() if i >= 0}
         cached = self._rows.get(generation, found)
+        if len(cached) < len(found) and self._rows.generation != generation:
+            self._fill_rows(cur, generation)  # a new catalog copy: every row at once when they all fit
+            cached = self._rows.get(generation, found)
         wanted = sorted(found - cached.keys())
         meta: dict[int, dict[str, Any]] = {i: row for i, (row, _) in cached.items()}
         texts: dict[int, dict[str, str]] = {i: t for i, (_, t) in cached.items()}
         if wanted:
-            marks = ", ".join("?" for _ in wanted)
-            rows = _dicts(
-                cur,
-                "SELECT c.clip_id, c.video_id, v.catalog_id, v.path, v.uri, c.start_s, c.end_s, c.thumb, v.industry, "
-                f"v.sub_industry, v.product, v.game, v.split FROM clips c JOIN videos v USING (video_id) "
-                f"WHERE c.clip_id IN ({marks}) AND {_LIVE}",
-                wanted,
-            )
-            meta.update((r["clip_id"], r) for r in rows)
-            # per (clip, kind): a generated text (source != 'manifest') first, then the newest
-            for cid, kind, text in cur.execute(
-                "SELECT clip_id, kind, text FROM texts WHERE clip_id IN ("
-                + marks
-                + ") AND kind IN ('fine', 'general', 'asr', 'reference') "
-                "ORDER BY clip_id, kind, (source = 'manifest') DESC, created_at, source",
-                wanted,
-            ).fetchall():
-                texts.setdefault(cid, {})[kind] = text  # the last row per kind wins
-            self._rows.put(generation, {i: (meta[i], texts.get(i, {})) for i in wanted if i in meta})
+            rows = self._read_rows(cur, wanted)
+            for i, (row, clip_texts) in rows.items():
+                meta[i], texts[i] = row, clip_texts
+            self._rows.put(generation, rows)
         out = []
         for q_scores, q_ids in zip(scores, ids, strict=True):
             hits: list[Hit] = []

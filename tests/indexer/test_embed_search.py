@@ -139,6 +139,23 @@ def test_hits_carry_texts_labels_and_thumbnails(ws: Workspace) -> None:
     assert values["split"] == ["test", "train"]
 
 
+def test_rows_read_in_bulk_after_a_catalog_change_equal_rows_read_per_hit(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws_index.build(ws, progress=False)
+    bulk = _searcher(ws)  # the catalog fits its row cache: the first search reads every clip's row at once
+    query, k = "clip a of video 2", 12  # every clip
+    first = bulk.search(query, k=k)
+    assert len(first) == k and bulk._rows.generation >= 0
+    with open_catalog(ws.catalog_path) as cat:  # a change: the next search reads the rows of the new copy
+        cat.upsert_texts([(first[3].clip_id, "asr", "a new transcript", "whisper-test")])
+    bulk_hits = bulk.search(query, k=k)
+    one_by_one = _searcher(ws)
+    monkeypatch.setattr(one_by_one._rows, "_size", 0)  # too small for a bulk read: rows are read per hit
+    assert one_by_one.search(query, k=k) == bulk_hits
+    assert next(h for h in bulk_hits if h.clip_id == first[3].clip_id).texts["asr"] == "a new transcript"
+
+
 def test_bad_queries_raise_query_error(ws: Workspace) -> None:
     ws_index.build(ws, progress=False)
     searcher = _searcher(ws)

@@ -16,7 +16,7 @@ from adsearch.cli import main
 from adsearch.workspace import Workspace
 from indexer import text_index
 from indexer.catalog import open_catalog
-from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS
+from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS, split_units
 from indexer.search import Filters, QueryError
 from indexer.text_index import (
     LEXICAL_DIR,
@@ -75,6 +75,44 @@ def test_dense_finds_a_paraphrase(text_ws: TextWorkspace) -> None:
     assert hit.clip_id == text_ws.clips[(0, 0)] and hit.channels == ("description",)
     # a match by meaning: the closest sentence, nothing to highlight
     assert hit.snippet.text == described.split(". ")[0] + "." and hit.snippet.terms == () and hit.snippet.kind == "fine"
+
+
+def _version_dir(ws: Workspace, channel: str, encoder_id: str) -> Path:
+    model_id = text_model_id(channel, encoder_id)
+    return ws.indexes_dir / model_id / active_version(ws.indexes_dir, model_id)
+
+
+def test_snippet_units_are_encoded_at_build_and_a_search_encodes_only_its_query(
+    text_ws: TextWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws, encoder = text_ws.ws, text_ws.encoder
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        docs = channel_documents(cat, "description")
+    units = list(dict.fromkeys(u for d in docs for _, t in d.parts for u in split_units("description", t)))
+    stored_units, stored = text_index.read_units(_version_dir(ws, "description", encoder.encoder_id))
+    assert stored_units == units and stored.dtype == np.float32
+    np.testing.assert_allclose(stored, encoder.encode(units), atol=1e-5)
+
+    s = searcher(ws, encoder)
+    calls: list[list[str]] = []
+    real = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(list(texts)) or real(texts))
+    query = "lady wearing a spotted frock greeting people downtown"  # a match by meaning: units are compared densely
+    hit = s.search(query, k=3, channels="description")[0]
+    assert hit.snippet.text == TEXTS[(0, 0)]["fine"].split(". ")[0] + "." and hit.snippet.terms == ()
+    assert calls == [[query]]  # the query only: the snippet units' vectors come from the version
+
+
+def test_a_rebuild_encodes_only_new_snippet_units(ws_copy: TextWorkspace) -> None:
+    ws, encoder = ws_copy.ws, ws_copy.encoder
+    before_units, _ = text_index.read_units(_version_dir(ws, "speech", encoder.encoder_id))
+    with open_catalog(ws.catalog_path) as cat:
+        cat.upsert_texts([(ws_copy.clips[(4, 0)], "asr", "Brand new phrase here. " + before_units[0], "test-asr")])
+        result = build_text_index(cat, "speech", encoder, ws.vectors_dir, ws.indexes_dir)
+    assert result.units_encoded == 1  # the new phrase; the repeated one comes from the previous version
+    units, vectors = text_index.read_units(_version_dir(ws, "speech", encoder.encoder_id))
+    assert "Brand new phrase here." in units and before_units[0] in units
+    np.testing.assert_allclose(vectors, encoder.encode(units), atol=1e-5)
 
 
 def test_reference_texts_and_keywords_are_never_indexed(text_ws: TextWorkspace) -> None:
@@ -203,13 +241,21 @@ def test_index_add_updates_text_indexes_for_a_new_catalog(
         )
         new_clip = new[0]["id"]
         cat.upsert_texts([(new_clip, "ocr", "DUNE\nBUY NOW", "test-ocr")])
+    units_before = {ch: set(text_index.read_units(_version_dir(ws, ch, ws_copy.encoder.encoder_id))[0])
+                    for ch in TEXT_CHANNELS}  # fmt: skip
     assert main([*run, "index", "add", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "added 12, removed 0 (24 vectors)" in out
-    # the new catalog brings 12 general captions and 12 transcripts (its manifest) and one on-screen text
-    assert "text index description: 24 clips (BM25 + dense, 12 texts encoded)" in out
-    assert "text index speech: 24 clips (BM25 + dense, 12 texts encoded)" in out
-    assert "text index text: 8 clips (BM25 + dense, 1 texts encoded)" in out
+    # the new catalog brings 12 general captions and 12 transcripts (its manifest) and one on-screen text; of their
+    # snippet units, only those the previous version did not hold are encoded
+    new_units = {ch: len(set(text_index.read_units(_version_dir(ws, ch, ws_copy.encoder.encoder_id))[0])
+                         - units_before[ch]) for ch in TEXT_CHANNELS}  # fmt: skip
+    assert new_units["text"] == 2  # its lines DUNE and BUY NOW
+    for channel, clips, texts in (("description", 24, 12), ("speech", 24, 12), ("text", 8, 1)):
+        assert (
+            f"text index {channel}: {clips} clips (BM25 + dense, {texts} texts and {new_units[channel]} snippet units "
+            "encoded)" in out
+        )
     assert main([*run, "index", "add", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert all(f"text index {ch}: unchanged" in out for ch in TEXT_CHANNELS) and "unchanged (8 clips)" in out
@@ -224,7 +270,7 @@ def test_index_add_updates_text_indexes_for_a_new_catalog(
     assert main([*run, "index", "remove", "--catalog", "second"]) == 0
     assert main([*run, "index", "add", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "text index text: 7 clips (BM25 + dense, 0 texts encoded)" in out
+    assert "text index text: 7 clips (BM25 + dense, 0 texts and 0 snippet units encoded)" in out
     assert main([*run, "search", "DUNE", "--channels", "text"]) == 0
     assert str(new_clip) not in capsys.readouterr().out
     assert main([*run, "search", "x", "--channels", "sound"]) == 2
