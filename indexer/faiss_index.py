@@ -476,9 +476,10 @@ def index_ids(index: faiss.Index) -> np.ndarray:
 # search parameters and search
 
 
-def current_search_params(index: faiss.Index) -> SearchParams:
-    """The search knobs currently set on ``index`` (``recall_at_10`` is unknown here and reported as NaN)."""
-    parts = Layers.of(index)
+def current_search_params(index: faiss.Index, parts: Layers | None = None) -> SearchParams:
+    """The search knobs currently set on ``index`` (``recall_at_10`` is unknown here and reported as NaN);
+    ``parts``: its ``Layers`` when the caller has them."""
+    parts = parts or Layers.of(index)
     hnsw = parts.hnsw or parts.quantizer_hnsw
     return SearchParams(
         nprobe=int(parts.ivf.nprobe) if parts.ivf is not None else None,
@@ -516,7 +517,7 @@ def _check_params(params: SearchParams) -> None:
 
 
 def _effective(parts: Layers, params: SearchParams | None) -> SearchParams:
-    current = current_search_params(parts.top)
+    current = current_search_params(parts.top, parts)
     if params is None:
         return current
     _check_params(params)
@@ -667,6 +668,8 @@ def search(
 
 def _tie_broken(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Each row by descending score, equal scores by ascending clip id, padding (-1, -inf) last.
+    if scores.shape[1] < 2 or bool(np.all(scores[:, 1:] < scores[:, :-1])):
+        return scores, labels  # strictly decreasing (no tie, no padding): already in that order
     padded = labels < 0
     order = np.lexsort((np.where(padded, np.iinfo(np.int64).max, labels), -scores.astype(np.float64)), axis=1)
     return np.take_along_axis(scores, order, axis=1), np.take_along_axis(labels, order, axis=1)
