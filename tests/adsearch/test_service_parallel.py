@@ -132,3 +132,24 @@ def test_the_fast_hit_json_equals_the_dataclass_one(ws: Workspace) -> None:
     for h in hits:
         fast = orjson.loads(orjson.dumps(_fast_hit(h, "http://x")))
         assert fast == json.loads(json.dumps(_hit_json(h, "http://x"))), h.clip_id
+
+
+def test_warm_runs_one_search_through_every_channel_before_the_first_request(ws: Workspace) -> None:
+    from adsearch.index import open_searcher
+    from adsearch.service import SearchService
+
+    searcher = open_searcher(ws, model=MODEL, onnx_threads=1)
+    real, calls = searcher.search, []
+
+    def recording(query: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append((query, kwargs.get("channels")))
+        return real(query, *args, **kwargs)
+
+    searcher.search = recording
+    service = SearchService(ws, model=MODEL, searcher_factory=lambda: searcher)
+    assert service.warm() is None and service.warm() is None
+    assert len(calls) == 1 and calls[0][1] is None  # once, every channel (the default)
+    assert len(searcher.channels) > 1  # the workspace has text channels: the warm-up search was a fused one
+    service.search("a product", k=3)
+    assert len(calls) == 2
+    service.close()
