@@ -47,7 +47,15 @@ import numpy as np
 from indexer._layers import Layers
 from indexer.build import _record, indexable_clip_ids
 from indexer.catalog import Catalog
-from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS, Snippet, split_units, text_lines
+from indexer.channels import (
+    CHANNEL_KINDS,
+    DESCRIPTION,
+    TEXT_CHANNELS,
+    Snippet,
+    ground_quotes,
+    split_units,
+    text_lines,
+)
 from indexer.faiss_index import TIE_MARGIN, SearchParams, build_index, choose_factory, search
 from indexer.fusion import Ranking
 from indexer.tuning import tune_search_params
@@ -151,11 +159,16 @@ def channel_documents(cat: Catalog, channel: str) -> list[ChannelDoc]:
     """The channel's documents of the catalog's searchable clips (ok videos, live catalogs), by clip id.
 
     A clip's texts of the channel's kinds are kept in kind order (e.g. fine before general), a generated text before
-    the manifest's, each distinct text once; OCR stored as JSON becomes its lines. Clips without such a text have
-    no document. ``reference`` and ``keywords`` are never read.
+    the manifest's, each distinct text once; OCR stored as JSON becomes its lines. A generated description of a clip
+    that OCR has read keeps only the quoted strings that are on screen (``channels.ground_quotes``). Clips without
+    such a text have no document. ``reference`` and ``keywords`` are never read.
     """
     kinds = CHANNEL_KINDS[channel]
     assert not set(kinds) & {"reference", "keywords"}, kinds
+    screen: dict[int, list[str]] = {}  # clip id -> its on-screen lines, for clips OCR has read
+    if channel == DESCRIPTION:
+        for cid, text in cat.con.execute("SELECT clip_id, text FROM texts WHERE kind = 'ocr'").fetchall():
+            screen.setdefault(int(cid), []).extend(text_lines("ocr", text))
     rows = cat.con.execute(
         "SELECT t.clip_id, t.kind, t.source, t.text FROM texts t JOIN clips c USING (clip_id) "
         "JOIN videos v USING (video_id) WHERE v.status = 'ok' "
@@ -169,8 +182,10 @@ def channel_documents(cat: Catalog, channel: str) -> list[ChannelDoc]:
     docs = []
     for cid in sorted(by_clip):
         parts, seen = [], set()
-        for *_, kind, text in sorted(by_clip[cid]):
+        for _, from_manifest, _, kind, text in sorted(by_clip[cid]):
             clean = "\n".join(text_lines(kind, text)) if kind == "ocr" else " ".join(text.split())
+            if not from_manifest and cid in screen:
+                clean = ground_quotes(clean, screen[cid])
             if clean and clean not in seen:
                 seen.add(clean)
                 parts.append((kind, clean))

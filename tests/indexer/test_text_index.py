@@ -16,7 +16,7 @@ from adsearch.cli import main
 from adsearch.workspace import Workspace
 from indexer import text_index
 from indexer.catalog import open_catalog
-from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS, split_units
+from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS, ground_quotes, split_units
 from indexer.search import Filters, QueryError
 from indexer.text_index import (
     LEXICAL_DIR,
@@ -113,6 +113,36 @@ def test_a_rebuild_encodes_only_new_snippet_units(ws_copy: TextWorkspace) -> Non
     units, vectors = text_index.read_units(_version_dir(ws, "speech", encoder.encoder_id))
     assert "Brand new phrase here." in units and before_units[0] in units
     np.testing.assert_allclose(vectors, encoder.encode(units), atol=1e-5)
+
+
+def test_ground_quotes_keeps_only_quoted_text_that_is_on_screen() -> None:
+    text = "A woman's green bottle labeled 'RIVA' spins. 'OPAL' is written at the top. A badge reads \"50% off\"."
+    assert ground_quotes(text, ["opal", "50%OFF"]) == (
+        "A woman's green bottle labeled spins. 'OPAL' is written at the top. A badge reads \"50% off\"."
+    )  # compared on letters and digits, ignoring case; the apostrophe of "woman's" is not a quote
+    assert ground_quotes(text, []) == "A woman's green bottle labeled spins. is written at the top. A badge reads."
+    assert ground_quotes("No quotes here.", []) == "No quotes here."
+
+
+def test_descriptions_index_only_the_quoted_text_ocr_read_on_the_clip(ws_copy: TextWorkspace) -> None:
+    ws, clips = ws_copy.ws, ws_copy.clips
+    with open_catalog(ws.catalog_path) as cat:
+        cat.upsert_texts(
+            [
+                (clips[(2, 0)], "fine", "A bottle labeled 'JADE' spins. A badge reads 'MEGA DEAL'.", "test-captioner"),
+                (clips[(4, 0)], "fine", "'ZIPPO' is written at the top.", "test-captioner"),  # OCR never read it
+                (clips[(2, 0)], "general", "a bottle with a 'MEGA DEAL' sticker", "manifest"),  # the catalog's own
+            ]
+        )
+        docs = {d.clip_id: dict(d.parts) for d in channel_documents(cat, "description")}
+        build_text_index(cat, "description", ws_copy.encoder, ws.vectors_dir, ws.indexes_dir)
+    assert docs[clips[(2, 0)]] == {
+        "fine": "A bottle labeled 'JADE' spins. A badge reads.",  # MEGA DEAL is not on screen (JADE, 50% OFF)
+        "general": "a bottle with a 'MEGA DEAL' sticker",  # manifest texts are kept as they are
+    }
+    assert docs[clips[(4, 0)]]["fine"] == "'ZIPPO' is written at the top."  # no OCR on this clip: nothing to check
+    lexical = searcher(ws, ws_copy.encoder).rankings("jade zippo", channels="description")["description.lexical"]
+    assert set(lexical.ids.tolist()) == {clips[(2, 0)], clips[(4, 0)]}
 
 
 def test_reference_texts_and_keywords_are_never_indexed(text_ws: TextWorkspace) -> None:
