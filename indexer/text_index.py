@@ -275,6 +275,20 @@ class TextEncoder:
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
+def _atomic_write(path: Path, write) -> None:
+    """``write(f)`` into a temporary file beside ``path``, fsynced, then renamed over ``path``."""
+    tmp = path.with_name(".tmp-" + path.name)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class TextVectorStore(VectorStore):
     """A ``VectorStore`` whose shards each have a sidecar ``<shard>.hashes.npy`` of the hashes of the texts their
     vectors encode (written after the shard; a shard without one counts as holding unknown texts)."""
@@ -286,13 +300,7 @@ class TextVectorStore(VectorStore):
             return None
         hashes = np.asarray(hashes, dtype=np.int64)
         assert hashes.shape == (len(ids),), (hashes.shape, len(ids))
-        side = path.with_name(path.name + ".hashes.npy")
-        tmp = path.with_name(".tmp-" + side.name)
-        with open(tmp, "wb") as f:
-            np.save(f, hashes)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, side)
+        _atomic_write(path.with_name(path.name + ".hashes.npy"), lambda f: np.save(f, hashes))
         return path
 
     def hashes(self) -> dict[int, int]:
@@ -392,19 +400,6 @@ def _write_lexical(version_dir: Path, docs: Sequence[ChannelDoc]) -> None:
         _fsync_tree(version_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
         raise
 
 
