@@ -13,7 +13,7 @@ import numpy as np
 from indexer.runner import RunSummary
 from indexer.stage import ClipStage, RayOptions, run_stage
 from indexer.vectors import VectorStore
-from retrieval import ClipDataset, ClipItem, VideoTextRetriever, encode_clips
+from retrieval import ClipDataset, ClipItem, VideoTextRetriever, VideoTower, encode_clips
 from retrieval.dataset import FrameLoader
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class VideoEncoder:
     """The embed stage's mapper: ``retrieval.encode_clips`` on a batch of frames (the video tower, eval mode,
     L2-normalised), float32 (B, D), on the device the model is on."""
 
-    def __init__(self, model: VideoTextRetriever) -> None:
+    def __init__(self, model: VideoTextRetriever | VideoTower) -> None:
         self.model = model
 
     def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
@@ -62,11 +62,13 @@ class _Loaded:
 
 @dataclass(frozen=True)
 class CheckpointEncoder:
-    """A loader that reads the retriever checkpoint folder ``path`` where it runs (CUDA when present, else CPU) and
-    checks that it is still ``model_id``: what a Ray actor receives instead of the weights.
+    """A loader that reads the video tower of the retriever checkpoint folder ``path`` where it runs (CUDA when
+    present, else CPU; ``retrieval.load_video_tower``: no text backbone) and checks that the folder still holds
+    ``model_id``: what a Ray actor receives instead of the weights.
 
     Raises (when called):
-        ValueError: the checkpoint's weights are not ``model_id`` (retrained since the run started).
+        ValueError: the checkpoint is not ``model_id`` (retrained since the run started), or its tower's weights
+            do not match their recorded digest.
     """
 
     path: str
@@ -75,12 +77,10 @@ class CheckpointEncoder:
     def __call__(self) -> VideoEncoder:
         import torch
 
-        from retrieval import load_checkpoint
+        from retrieval import load_video_tower
 
-        model = load_checkpoint(self.path, map_location="cuda" if torch.cuda.is_available() else "cpu")
-        if model.model_id != self.model_id:
-            raise ValueError(f"{self.path} holds {model.model_id}, not {self.model_id}: it changed during the run")
-        return VideoEncoder(model)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return VideoEncoder(load_video_tower(self.path, model_id=self.model_id, map_location=device))
 
 
 def _vector_columns(vectors: Sequence[np.ndarray]) -> dict[str, pa.Array]:

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
+    from .checkpoint import load_checkpoint, load_video_tower, read_checkpoint_meta, save_checkpoint
     from .config import RecipeConfig, RetrieverConfig, TextConfig, VisionConfig, config_from_dict, config_to_dict
     from .dataset import ClipDataset, ClipItem, collate_clips
     from .encode import encode_clips, encode_queries
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .factory import apply_overrides, create_model
     from .loss import clamp_logit_scale_, contrastive_loss, omnisource_loss
     from .metrics import mean_rank, median_rank, ranks_from_similarity, recall_at_k, retrieval_metrics
-    from .model import VideoTextRetriever
+    from .model import VideoTextRetriever, VideoTower
     from .preprocess import preprocess_frames
     from .pretrained import LoadReport, load_pretrained, load_weights
     from .pretrained_tags import list_pretrained
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "load_checkpoint": "checkpoint",
+    "load_video_tower": "checkpoint",
     "read_checkpoint_meta": "checkpoint",
     "save_checkpoint": "checkpoint",
     "RecipeConfig": "config",
@@ -59,6 +60,7 @@ _LAZY = {
     "recall_at_k": "metrics",
     "retrieval_metrics": "metrics",
     "VideoTextRetriever": "model",
+    "VideoTower": "model",
     "preprocess_frames": "preprocess",
     "LoadReport": "pretrained",
     "load_pretrained": "pretrained",
@@ -87,6 +89,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "VideoTextRetriever",
+    "VideoTower",
     "VisionConfig",
     "add_model_config",
     "apply_overrides",
@@ -105,6 +108,7 @@ __all__ = [
     "list_pretrained",
     "load_checkpoint",
     "load_pretrained",
+    "load_video_tower",
     "load_weights",
     "mean_rank",
     "median_rank",

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from media.progress import progress_bar
 
 from .dataset import ClipDataset, ClipItem, FrameLoader, collate_clips
-from .model import VideoTextRetriever
+from .model import VideoTextRetriever, VideoTower
 
 __all__ = ["encode_clips", "encode_queries"]
 
@@ -21,7 +21,7 @@ ClipSource = ClipDataset | Iterable[ClipItem] | Iterable[tuple[int, np.ndarray]]
 
 
 def encode_clips(
-    model: VideoTextRetriever,
+    model: VideoTextRetriever | VideoTower,
     clips: ClipSource,
     *,
     batch_size: int = 32,
@@ -33,7 +33,8 @@ def encode_clips(
     """Embed clips with the video tower.
 
     Args:
-        model: The retriever; switched to eval mode for the call and restored after.
+        model: The retriever (or its video tower alone, ``retrieval.load_video_tower``); switched to eval mode for
+            the call and restored after.
         clips: ``ClipItem``s (frames sampled with the model's ``num_frames`` / ``image_size`` through
             ``frame_loader``, default ``media.sample_frames``), a ``ClipDataset``, or ``(clip_id, frames)`` pairs
             with uint8 frames (T, H, W, 3), consumed as a stream.
@@ -93,7 +94,11 @@ def encode_queries(
 
 
 def _frame_batches(
-    model: VideoTextRetriever, clips: ClipSource, batch_size: int, loader: FrameLoader | None, num_workers: int
+    model: VideoTextRetriever | VideoTower,
+    clips: ClipSource,
+    batch_size: int,
+    loader: FrameLoader | None,
+    num_workers: int,
 ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], int | None]:
     if not isinstance(clips, ClipDataset):
         it = iter(clips)
