@@ -104,9 +104,7 @@ def test_the_video_tower_loads_alone_with_the_same_clip_vectors(tmp_path):
 
     with pytest.raises(ValueError, match="not tiny-000000000000"):
         load_video_tower(tmp_path, model_id="tiny-000000000000")
-    state = load_file(str(tmp_path / "model.safetensors"))
-    state["visual.proj"] = state["visual.proj"] + 1e-3
-    save_file(state, str(tmp_path / "model.safetensors"))
+    _nudge_stored_tower(tmp_path)
     with pytest.raises(ValueError, match="video tower hashes to"):
         load_video_tower(tmp_path, model_id=model_id)
 
@@ -123,9 +121,7 @@ def test_a_checkpoint_without_a_tower_digest_loads_its_tower_through_the_whole_m
     frames = torch.randn(2, model.config.vision.num_frames, 3, *model.config.vision.image_hw)
     with torch.no_grad():
         torch.testing.assert_close(tower.encode_video(frames), model.encode_video(frames), rtol=0, atol=0)
-    state = load_file(str(tmp_path / "model.safetensors"))
-    state["visual.proj"] = state["visual.proj"] + 1e-3
-    save_file(state, str(tmp_path / "model.safetensors"))
+    _nudge_stored_tower(tmp_path)
     with pytest.raises(ValueError, match="does not match"):
         load_video_tower(tmp_path, model_id=model_id)
 
@@ -151,3 +147,10 @@ def test_the_ray_actor_loader_reads_the_tower_and_refuses_a_checkpoint_replaced_
     save_checkpoint(model, tmp_path)
     with pytest.raises(ValueError, match=f"not {model_id}"):
         CheckpointEncoder(str(tmp_path), model_id)()
+
+
+def _nudge_stored_tower(directory) -> None:
+    """Change one video-tower tensor in a checkpoint's file, leaving its config.json as it was."""
+    state = load_file(str(directory / "model.safetensors"))
+    state["visual.proj"] = state["visual.proj"] + 1e-3
+    save_file(state, str(directory / "model.safetensors"))
