@@ -479,7 +479,7 @@ def index_ids(index: faiss.Index) -> np.ndarray:
 def current_search_params(index: faiss.Index, parts: Layers | None = None) -> SearchParams:
     """The search knobs currently set on ``index`` (``recall_at_10`` is unknown here and reported as NaN);
     ``parts``: its ``Layers`` when the caller has them."""
-    parts = parts or Layers.of(index)
+    parts = parts if parts is not None else Layers.of(index)
     hnsw = parts.hnsw or parts.quantizer_hnsw
     return SearchParams(
         nprobe=int(parts.ivf.nprobe) if parts.ivf is not None else None,

@@ -178,26 +178,22 @@ def load_video_tower(
     meta = read_checkpoint_meta(directory)
     if model_id is not None and meta.get("model_id") != model_id:
         raise ValueError(f"{directory} holds {meta.get('model_id')}, not {model_id}: it changed since it was chosen")
-    config = config_from_dict(meta["config"])
-    if "visual_digest" not in meta:
-        whole = load_checkpoint(directory)
-        tower = VideoTower(config=config)
-        tower.visual = whole.visual
-        return tower.to(map_location)
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} not found")
-    with safe_open(str(weights), framework="pt", device="cpu") as f:
-        state = {k: f.get_tensor(k) for k in f.keys() if k.startswith(VISUAL_PREFIX)}
-    tower = VideoTower(config=config)
+    tower = VideoTower(config=config_from_dict(meta["config"]))
+    if "visual_digest" not in meta:  # written before the digest existed: the whole model's check stands for it
+        state = {k: v for k, v in load_checkpoint(directory).state_dict().items() if k.startswith(VISUAL_PREFIX)}
+    else:
+        weights = directory / WEIGHTS_NAME
+        if not weights.is_file():
+            raise FileNotFoundError(f"{weights} not found")
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            state = {k: f.get_tensor(k) for k in f.keys() if k.startswith(VISUAL_PREFIX)}
     try:
         tower.load_state_dict(state, strict=True)
     except RuntimeError as e:  # missing, unexpected or misshapen tensors
-        raise ValueError(f"the video tower in {weights} does not fit the checkpoint's config: {e}") from e
-    digest = _visual_digest(tower.state_dict())
-    if digest != meta["visual_digest"]:
+        raise ValueError(f"the video tower in {directory} does not fit the checkpoint's config: {e}") from e
+    if "visual_digest" in meta and (digest := _visual_digest(tower.state_dict())) != meta["visual_digest"]:
         raise ValueError(
-            f"{weights} does not match {CONFIG_NAME}: the video tower hashes to {digest}, "
+            f"{directory / WEIGHTS_NAME} does not match {CONFIG_NAME}: the video tower hashes to {digest}, "
             f"it records {meta['visual_digest']}"
         )
     return tower.to(map_location)
