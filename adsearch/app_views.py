@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["ANY", "TEXT_LABELS", "cut_segment", "error_box", "gallery_items", "hit_details", "result_cards"]
 
 ANY = "(any)"  # the filter dropdowns' "no filter" choice
-TEXT_LABELS = (("fine", "fine description"), ("general", "general caption"), ("asr", "ASR"))
+TEXT_LABELS = (("fine", "fine description"), ("tags", "attributes"), ("general", "general caption"), ("asr", "ASR"))
 
 
 def _labels_line(labels: dict[str, Any]) -> str:

@@ -139,7 +139,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from adsearch.pretrain import run_cli
 
     return run_cli(
-        _ws(args), args.tag, export=args.export, workers=args.workers, epochs=args.epochs, captioners=args.captioners
+        _ws(args),
+        args.tag,
+        export=args.export,
+        workers=args.workers,
+        epochs=args.epochs,
+        captioners=args.captioners,
+        tagger=args.tagger,
     )
 
 
@@ -236,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--captioners",
         action="store_true",
         help="the tag's fine and general captioners (after its retriever is exported) instead of the retriever",
+    )
+    pt.add_argument(
+        "--tagger",
+        action="store_true",
+        help="the tag's attribute tagger (after its captioners are exported; --export ships it as well)",
     )
     pt.set_defaults(func=cmd_pretrain)
 

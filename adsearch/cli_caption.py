@@ -1,4 +1,4 @@
-"""``adsearch`` commands: train-captioner, caption."""
+"""``adsearch`` commands: train-captioner, caption, tag."""
 
 from __future__ import annotations
 
@@ -34,6 +34,25 @@ def cmd_train_captioner(args: argparse.Namespace) -> int:
     print(f"train-captioner: {run.model_id} ({args.kind}) in {run.seconds:.1f} s -> {run.checkpoint_dir}")
     for clip_id, reference, generated in _samples(ws, args.kind, args.model, args.device, args.retriever):
         print(f"  clip {clip_id}\n    reference: {reference}\n    generated: {generated}")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from adsearch.tagger import install_pretrained_tagger, tag_catalog
+
+    ws = Workspace.resolve(args.workspace)
+    if args.install:
+        tagger = install_pretrained_tagger(ws, args.install)
+        print(
+            f"installed the shipped {args.install} attribute tagger ({tagger.model_id}) -> {ws.models_dir / 'tagger'}"
+        )
+    summary = tag_catalog(ws, model=args.model, batch_size=args.batch_size, overwrite=args.overwrite)
+    for clip_id, error in summary.failures:
+        print(f"  failed: clip {clip_id}: {error}", file=sys.stderr)
+    print(summary.line())
+    if summary.failed and not summary.done and not summary.skipped:
+        print(f"adsearch tag: error: all {summary.failed} clips failed (see above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -141,3 +160,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
     add_engine_args(c)
     c.set_defaults(func=cmd_caption)
+
+    g = sub.add_parser(
+        "tag",
+        help="write each clip's visual attributes (attribute tagger) as a 'tags' text that search indexes (resumable)",
+    )
+    g.add_argument(
+        "--install", metavar="TAG", default=None, help="first install the shipped tagger of TAG (e.g. synth-v2)"
+    )
+    g.add_argument("--model", default=None, help="tagger checkpoint under <workspace>/models (default tagger)")
+    g.add_argument("--batch-size", type=int, default=32, help="clips per batch (default %(default)s)")
+    g.add_argument("--overwrite", action="store_true", help="tag clips that already have tags from this tagger again")
+    g.set_defaults(func=cmd_tag)

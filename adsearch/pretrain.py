@@ -321,9 +321,22 @@ def _model_card(meta: dict[str, Any]) -> str:
 
 
 def run_cli(
-    ws: Workspace, tag: str, *, export: bool, workers: int, epochs: int | None, captioners: bool = False
+    ws: Workspace,
+    tag: str,
+    *,
+    export: bool,
+    workers: int,
+    epochs: int | None,
+    captioners: bool = False,
+    tagger: bool = False,
 ) -> int:
     """The ``adsearch pretrain`` command."""
+    if tagger:
+        from adsearch.tagger import pretrain_tagger
+
+        out = pretrain_tagger(ws, tag, export=export, **({"epochs": epochs} if epochs else {}))
+        print(json.dumps({"model_id": out["model_id"], **out["metrics"]}, indent=2))
+        return 0
     if captioners:
         from adsearch.pretrain_captioners import export_captioners, pretrain_captioners
 

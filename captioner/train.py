@@ -34,7 +34,7 @@ from .data import CaptionItem, load_frames
 from .keywords import make_pkg_example
 from .model import Captioner
 
-__all__ = ["CaptionTrainConfig", "CaptionTrainResult", "train_captioner"]
+__all__ = ["CaptionTrainConfig", "CaptionTrainResult", "frozen_features", "frozen_inputs_key", "train_captioner"]
 
 logger = logging.getLogger(__name__)
 _STATE_FILE = "train_state.json"
@@ -120,7 +120,7 @@ def train_captioner(
     model.to(device)
 
     loader = frame_loader or (lambda item: load_frames(model, item))
-    kept, features, videos = _frozen_features(model, items, loader, cfg.cache_dir, progress)
+    kept, features, videos = frozen_features(model, items, loader, cfg.cache_dir, progress)
     rng = random.Random(cfg.seed)
     if not _examples(model, kept, cfg, rng):
         raise ValueError("no training examples: items need a reference (fine) or a general caption")
@@ -238,13 +238,13 @@ def _clip_batches(examples: list[_Example], batch_size: int, rng: random.Random)
     return [b for b in batches if b]
 
 
-def _frozen_features(
+def frozen_features(
     model, items, loader, cache_dir, progress
 ) -> tuple[list[CaptionItem], torch.Tensor, torch.Tensor | None]:
     """Frozen inputs of every readable item: (kept items, ViT tokens fp16 (N, K, T, 1+L, D), video embeddings
     float32 (N, dim) or None when the model has no video prefix)."""
     cache = Path(cache_dir) if cache_dir else None
-    key = _encoder_key(model)
+    key = frozen_inputs_key(model)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
     kept: list[CaptionItem] = []
@@ -292,7 +292,9 @@ def _frozen_features(
     return kept, torch.stack(feats), (torch.stack(videos) if videos else None)
 
 
-def _encoder_key(model: Captioner) -> str:
+def frozen_inputs_key(model: Captioner) -> str:
+    """Id of a captioner's frozen inputs (ViT config and weights, layers, frames, kind, video embedder): the key of
+    its feature cache, and what an attribute tagger trained on them records."""
     digest = hashlib.sha1(json.dumps(model.encoder.vision_config, sort_keys=True).encode())
     digest.update(f"{model.config.vision_layers}|{model.num_frames}|{model.kind}".encode())
     if model.video_prefix is not None:  # the cached video embeddings are those of this embedder

@@ -25,7 +25,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-TEXT_KINDS = ("reference", "general", "fine", "asr", "ocr", "keywords")
+TEXT_KINDS = ("reference", "general", "fine", "tags", "asr", "ocr", "keywords")
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 _VIDEO_COLUMNS = (

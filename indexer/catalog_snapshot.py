@@ -40,7 +40,7 @@ _COPY_SQL = (
     "CREATE TABLE clips AS SELECT c.clip_id, c.video_id, c.start_s, c.end_s, c.thumb FROM src.clips c "
     "JOIN src.videos v USING (video_id) WHERE v.status = 'ok'",
     "CREATE TABLE texts AS SELECT clip_id, kind, text, source, created_at FROM src.texts "
-    "WHERE kind IN ('fine', 'general', 'asr', 'reference')",
+    "WHERE kind IN ('fine', 'tags', 'general', 'asr', 'reference')",
     "CREATE INDEX clips_id ON clips (clip_id)",
     "CREATE INDEX texts_clip ON texts (clip_id)",
 )

@@ -44,7 +44,7 @@ TEXT = "text"
 CHANNELS = (VISUAL, DESCRIPTION, SPEECH, TEXT)  # canonical order (results, CLI, app toggles)
 TEXT_CHANNELS = (DESCRIPTION, SPEECH, TEXT)
 CHANNEL_KINDS: dict[str, tuple[str, ...]] = {  # catalog ``texts.kind`` values indexed per text channel, in order
-    DESCRIPTION: ("fine", "general"),
+    DESCRIPTION: ("tags", "fine", "general"),
     SPEECH: ("asr",),
     TEXT: ("ocr",),
 }

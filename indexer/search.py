@@ -375,7 +375,7 @@ class Searcher:
         for cid, kind, text in cur.execute(
             "SELECT clip_id, kind, text FROM texts WHERE "
             + (f"clip_id IN ({marks}) AND " if ids is not None else "")
-            + "kind IN ('fine', 'general', 'asr', 'reference') "
+            + "kind IN ('fine', 'tags', 'general', 'asr', 'reference') "
             "ORDER BY clip_id, kind, (source = 'manifest') DESC, created_at, source",
             params,
         ).fetchall():

@@ -136,6 +136,9 @@ def text_model_id(channel: str, encoder_id: str) -> str:
 # documents
 
 
+_DENSE_SCHEME = "mean-of-parts"  # how a document's dense vector is made (doc_vectors); in its text hash
+
+
 @dataclass(frozen=True)
 class ChannelDoc:
     """One clip's document in one text channel."""
@@ -145,13 +148,14 @@ class ChannelDoc:
 
     @property
     def body(self) -> str:
-        """The text that is indexed (BM25) and embedded (dense)."""
+        """The text that BM25 indexes (the dense vector is the mean of the parts' vectors: ``doc_vectors``)."""
         return "\n".join(text for _, text in self.parts)
 
     @property
     def text_hash(self) -> int:
-        """A 63-bit hash of the parts: a stored vector is reused only for the same text."""
-        digest = hashlib.sha256(json.dumps(self.parts, ensure_ascii=False).encode()).digest()
+        """A 63-bit hash of the parts and of how they are embedded: a stored vector is reused only for the same text
+        embedded the same way."""
+        digest = hashlib.sha256(json.dumps([_DENSE_SCHEME, self.parts], ensure_ascii=False).encode()).digest()
         return int.from_bytes(digest[:8], "big") >> 1
 
 
@@ -466,6 +470,19 @@ def _dense_index(
     return index, factory, tune_search_params(index, vectors, ids=ids, progress=progress)
 
 
+def doc_vectors(encoder: TextEncoder, docs: Sequence[ChannelDoc]) -> np.ndarray:
+    """Each document's dense vector: the L2-normalised mean of its parts' vectors, each part encoded alone (a
+    description's tags, fine and general texts each count once, whatever their lengths; one part: its own vector)."""
+    texts = [text for d in docs for _, text in d.parts]
+    part_vectors = encoder.encode(texts)
+    out, start = np.empty((len(docs), part_vectors.shape[1]), np.float32), 0
+    for i, d in enumerate(docs):
+        mean = part_vectors[start : start + len(d.parts)].mean(axis=0)
+        out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        start += len(d.parts)
+    return out
+
+
 def _encode_missing(
     docs: Sequence[ChannelDoc], store: TextVectorStore, encoder: TextEncoder, *, channel: str, progress: bool
 ) -> int:
@@ -476,7 +493,7 @@ def _encode_missing(
     bar = progress_bar(total=len(todo), desc=f"encode {channel} texts", unit="text", enabled=progress and bool(todo))
     for start in range(0, len(todo), _ENCODE_CHUNK):
         chunk = todo[start : start + _ENCODE_CHUNK]
-        vectors = encoder.encode([d.body for d in chunk])
+        vectors = doc_vectors(encoder, chunk)
         store.append_texts(
             np.array([d.clip_id for d in chunk], np.int64), vectors, np.array([d.text_hash for d in chunk], np.int64)
         )

@@ -40,6 +40,13 @@ def test_demo_runs_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str
     # every clip has a caption of each kind, for the description channel (a 24-clip catalog trains too little for
     # the fine text to be usable)
     assert {r["kind"]: r["n"] for r in generated} == {"fine": n_clips, "general": n_clips}
+    with open_catalog(tmp_path / "catalog.duckdb", read_only=True) as cat:
+        tags = cat.query("SELECT count(*) AS n, min(source) AS source FROM texts WHERE kind = 'tags'")[0]
+    if from_scratch:  # the shipped tagger does not pair with captioners trained here
+        assert tags["n"] == 0 and "(no attribute tags" in first
+    else:
+        assert tags["n"] == n_clips and tags["source"].startswith("tagger-")
+        assert "tag " in first.split("== step times:")[1]
     shipped = json.loads((tag_dir("tiny", DEFAULT_PRETRAINED_TAG) / "config.json").read_text())["model_id"]
     assert (retriever_id == shipped) is not from_scratch
     for kind in ("fine", "general"):

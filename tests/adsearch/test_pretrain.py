@@ -60,6 +60,22 @@ def test_the_demo_retriever_ships_with_the_package():
     assert (DEFAULT_RETRIEVER_CONFIG, DEFAULT_PRETRAINED_TAG) in list_pretrained()
 
 
+def test_the_shipped_tagger_loads_with_its_recorded_id_and_pairs_with_the_shipped_fine_captioner(tmp_path):
+    from adsearch.defaults import DEFAULT_PRETRAINED_TAG
+    from adsearch.pretrain_captioners import install_pretrained_captioner
+    from adsearch.retriever import install_pretrained
+    from adsearch.tagger import install_pretrained_tagger, load_workspace_tagger, shipped_tagger_dir
+
+    meta = json.loads((shipped_tagger_dir(DEFAULT_PRETRAINED_TAG) / "config.json").read_text())
+    ws = Workspace(tmp_path)
+    install_pretrained(ws, tag=DEFAULT_PRETRAINED_TAG)
+    install_pretrained_captioner(ws, "fine", DEFAULT_PRETRAINED_TAG)
+    assert install_pretrained_tagger(ws, DEFAULT_PRETRAINED_TAG).model_id == meta["model_id"]
+    net, tagger = load_workspace_tagger(ws)
+    assert tagger.model_id == meta["model_id"] and net.model_id == meta["captioner_model_id"]
+    assert meta["training"]["avoid"] == [1500, 0], "never trained on the default catalog"
+
+
 @pytest.mark.parametrize(("model", "tag"), list_pretrained())
 def test_shipped_weights_load_with_their_recorded_model_id(model, tag):
     from retrieval.pretrained_tags import tag_dir
@@ -143,3 +159,26 @@ def test_captioners_pretrain_export_and_install_on_the_tags_retriever(pretrained
     for kind in ("fine", "general"):
         with pytest.raises(ValueError, match="install the retriever of tag synth-v1 first"):
             install_pretrained_captioner(other, kind, "synth-v1", root=shipped_root)
+
+    # the tag's attribute tagger: trained on the shipped fine captioner's inputs, shipped, installed, paired
+    from adsearch.tagger import install_pretrained_tagger, load_workspace_tagger, pretrain_tagger
+
+    out = pretrain_tagger(
+        ws,
+        "synth-v1",
+        recipe=recipe,
+        epochs=2,
+        min_count=1,
+        captioner_root=shipped_root,
+        dest_root=tmp_path / "taggers",
+        progress=False,
+    )
+    dest = tmp_path / "taggers" / "tagger-synth-v1"
+    meta = json.loads((dest / "config.json").read_text())
+    assert meta["model_id"] == out["model_id"] and meta["training"]["seeds"] == list(recipe.seeds)
+    assert meta["training"]["train_clips"] == len(_items(ws)[0]), "the clips the captioners train on"
+    assert meta["metrics"]["default_catalog_test"]["clips"] > 0 and "accuracy" in (dest / "MODEL_CARD.md").read_text()
+    installed = install_pretrained_tagger(user, "synth-v1", root=tmp_path / "taggers")
+    assert installed.model_id == out["model_id"]
+    _, paired = load_workspace_tagger(user)
+    assert paired.model_id == out["model_id"], "the tagger pairs with the fine captioner of its tag"

@@ -73,8 +73,8 @@ def test_dense_finds_a_paraphrase(text_ws: TextWorkspace) -> None:
     assert text_ws.clips[(0, 0)] not in rankings["description.lexical"].ids
     hit = s.search(query, k=3, channels="description")[0]
     assert hit.clip_id == text_ws.clips[(0, 0)] and hit.channels == ("description",)
-    # a match by meaning: the closest sentence, nothing to highlight
-    assert hit.snippet.text == described.split(". ")[0] + "." and hit.snippet.terms == () and hit.snippet.kind == "fine"
+    # a match by meaning: the closest sentence of the clip's texts (its general caption), nothing to highlight
+    assert hit.snippet.text == TEXTS[(0, 0)]["general"] and hit.snippet.terms == () and hit.snippet.kind == "general"
 
 
 def _version_dir(ws: Workspace, channel: str, encoder_id: str) -> Path:
@@ -99,7 +99,7 @@ def test_snippet_units_are_encoded_at_build_and_a_search_encodes_only_its_query(
     monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(list(texts)) or real(texts))
     query = "lady wearing a spotted frock greeting people downtown"  # a match by meaning: units are compared densely
     hit = s.search(query, k=3, channels="description")[0]
-    assert hit.snippet.text == TEXTS[(0, 0)]["fine"].split(". ")[0] + "." and hit.snippet.terms == ()
+    assert hit.snippet.text == TEXTS[(0, 0)]["general"] and hit.snippet.terms == ()
     assert calls == [[query]]  # the query only: the snippet units' vectors come from the version
 
 
@@ -143,6 +143,20 @@ def test_descriptions_index_only_the_quoted_text_ocr_read_on_the_clip(ws_copy: T
     assert docs[clips[(4, 0)]]["fine"] == "'ZIPPO' is written at the top."  # no OCR on this clip: nothing to check
     lexical = searcher(ws, ws_copy.encoder).rankings("jade zippo", channels="description")["description.lexical"]
     assert set(lexical.ids.tolist()) == {clips[(2, 0)], clips[(4, 0)]}
+
+
+def test_a_documents_dense_vector_is_the_normalised_mean_of_its_parts(text_ws: TextWorkspace) -> None:
+    from indexer.text_index import ChannelDoc, doc_vectors
+
+    enc = text_ws.encoder
+    tags, fine = "A woman with curly hair.", "A woman in a red dress waves on a busy street near tall buildings."
+    two, one = ChannelDoc(1, (("tags", tags), ("fine", fine))), ChannelDoc(2, (("asr", fine),))
+    got = doc_vectors(enc, [two, one])
+    parts = enc.encode([tags, fine])
+    mean = parts.mean(axis=0)
+    np.testing.assert_allclose(got[0], mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1], parts[1], rtol=1e-5, atol=1e-6)  # one part: its own vector
+    assert CHANNEL_KINDS["description"][0] == "tags", "a clip's tags lead its description document"
 
 
 def test_reference_texts_and_keywords_are_never_indexed(text_ws: TextWorkspace) -> None:

@@ -28,6 +28,7 @@ SECRET = "zorblax"  # only in a reference description and in keywords: must neve
 TEXTS: dict[tuple[int, int], dict[str, str]] = {
     (0, 0): {
         "fine": "A woman in a yellow polka-dot dress waves to the camera on a busy city street. She smiles.",
+        "general": "A woman waving on a city street.",  # a generated caption, as every clip of a real catalog has
         "ocr": "KOVA\nRUNNING SHOES\n$49.99",
     },
     (0, 1): {
@@ -50,7 +51,14 @@ TEXTS: dict[tuple[int, int], dict[str, str]] = {
     (4, 1): {"ocr": "MEGA SALE"},
     (5, 1): {"ocr": "MEGA SALE"},
 }
-SOURCES = {"fine": CAPTIONER, "ocr": OCR, "asr": "whisper:test", "reference": "annotator", "keywords": "annotator"}
+SOURCES = {
+    "fine": CAPTIONER,
+    "general": "test-general-captioner",
+    "ocr": OCR,
+    "asr": "whisper:test",
+    "reference": "annotator",
+    "keywords": "annotator",
+}
 
 
 @dataclass(frozen=True)
