@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from indexer.catalog import open_catalog
 
@@ -37,3 +38,34 @@ def test_a_catalog_at_schema_1_gains_the_column_and_keeps_its_texts(tmp_path: Pa
     with open_catalog(path) as cat:
         assert cat.schema_version >= 2
         assert cat.query("SELECT clip_id, text, meta FROM texts") == [{"clip_id": 3, "text": "buy now", "meta": None}]
+
+
+def test_a_catalog_at_schema_3_keeps_its_texts_and_their_key_and_takes_tags(tmp_path: Path) -> None:
+    """Migration 004 rebuilds ``texts`` (DuckDB cannot alter a CHECK constraint): every row, its meta and creation
+    time stay, the primary key still replaces a row, and the new kind ``tags`` is accepted; others still are not."""
+    path = tmp_path / "catalog.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL)")
+    for n in ("001_init.sql", "002_texts_meta.sql", "003_transcribed.sql"):
+        con.execute(resources.files("indexer.migrations").joinpath(n).read_text(encoding="utf-8"))
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [int(n[:3]), n])
+    con.execute(
+        "INSERT INTO texts (clip_id, kind, text, source, meta) VALUES "
+        "(3, 'asr', 'buy now', 'manifest', NULL), (3, 'ocr', 'JADE', 'rapidocr', '{\"lines\": []}')"
+    )
+    before = con.execute("SELECT * FROM texts ORDER BY kind").fetchall()
+    con.close()
+    with open_catalog(path) as cat:
+        assert cat.schema_version >= 4
+        assert cat.con.execute("SELECT * FROM texts ORDER BY kind").fetchall() == before
+        cat.upsert_texts([(3, "tags", "A woman with curly hair.", "tagger-x"), (3, "asr", "buy it now", "manifest")])
+        rows = cat.query("SELECT kind, text FROM texts ORDER BY kind")
+        assert rows == [
+            {"kind": "asr", "text": "buy it now"},  # replaced by its key, not duplicated
+            {"kind": "ocr", "text": "JADE"},
+            {"kind": "tags", "text": "A woman with curly hair."},
+        ]
+        with pytest.raises(ValueError, match="unknown text kind"):
+            cat.upsert_texts([(3, "caption", "x", "m")])
+    with pytest.raises(duckdb.ConstraintException):  # the constraint itself, below the Python check
+        duckdb.connect(str(path)).execute("INSERT INTO texts (clip_id, kind, text, source) VALUES (4, 'x', 'y', 'z')")
