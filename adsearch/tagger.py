@@ -38,7 +38,6 @@ __all__ = [
 
 TAGGER = "tagger"  # the workspace checkpoint folder models/<TAGGER>
 TAGS_KIND = "tags"  # the catalog text kind the tagger writes
-WEIGHTS_ROOT = Path(__file__).resolve().parent.parent / "captioner" / "pretrained_taggers"
 TAGGER_EPOCHS = 30
 
 
@@ -48,6 +47,8 @@ def shipped_tagger_dir(tag: str = DEFAULT_PRETRAINED_TAG, root: str | Path | Non
     Raises:
         ValueError: no tagger ships for ``tag``.
     """
+    from captioner.tagger import WEIGHTS_ROOT
+
     folder = Path(root or WEIGHTS_ROOT) / f"tagger-{tag}"
     if not (folder / "model.safetensors").is_file():
         raise ValueError(f"no attribute tagger ships for tag {tag!r} ({folder} is missing)")
@@ -75,7 +76,7 @@ def install_pretrained_tagger(ws: Workspace, tag: str = DEFAULT_PRETRAINED_TAG, 
     return load_tagger(dest)
 
 
-def load_workspace_tagger(ws: Workspace, model: str | None = None, device: str | None = None) -> tuple[Any, Any]:
+def load_workspace_tagger(ws: Workspace, model: str | None = None) -> tuple[Any, Any]:
     """(fine captioner, tagger) of the workspace, checked to share the frozen inputs the tagger was trained on.
 
     Raises:
@@ -92,7 +93,7 @@ def load_workspace_tagger(ws: Workspace, model: str | None = None, device: str |
             f"no attribute tagger at {folder}: `adsearch demo` installs the shipped one "
             f"(`adsearch tag --install {DEFAULT_PRETRAINED_TAG}` does it alone)"
         )
-    net = load_trained_captioner(ws, "fine", device=device)
+    net = load_trained_captioner(ws, "fine")
     tagger = load_tagger(folder)
     key = frozen_inputs_key(net)
     if tagger.inputs_id != key:
@@ -186,12 +187,16 @@ def plan_attributes(ws: Workspace, catalog_id: str, n_clips: int, seed: int, avo
     plan = plan_catalog(n_clips, seed=seed, avoid=plan_catalog(avoid[0], seed=avoid[1]) if avoid else None)
     with open_catalog(ws.catalog_path, read_only=True) as cat:
         rows = cat.con.execute(
-            "SELECT v.uri, c.shot_index, c.clip_id FROM clips c JOIN videos v USING (video_id) WHERE v.catalog_id = ?",
+            "SELECT v.uri, c.shot_index, c.clip_id, v.width, v.height FROM clips c JOIN videos v USING (video_id) "
+            "WHERE v.catalog_id = ? AND v.status = 'ok'",
             [catalog_id],
         ).fetchall()
-    clip_of = {(uri, int(k)): int(cid) for uri, k, cid in rows}
+    if not rows:
+        raise ValueError(f"no ingested clip in catalog {catalog_id!r}")
+    clip_of = {(uri, int(k)): int(cid) for uri, k, cid, _, _ in rows}
+    width, height = rows[0][3], rows[0][4]  # the size it was rendered at: part of every video's uri
     out = {}
-    for video, record in zip(plan.videos, build_records(plan, 144, 256), strict=True):
+    for video, record in zip(plan.videos, build_records(plan, width, height), strict=True):
         for k, shot in enumerate(video.shots):
             cid = clip_of.get((record.uri, k))
             if cid is not None:
@@ -257,7 +262,7 @@ def pretrain_tagger(
     from adsearch.captioner import caption_items, load_trained_captioner
     from adsearch.pretrain import EVAL_CATALOG, _catalog_id, _git_commit, _recipe
     from adsearch.pretrain_captioners import _checkpoint, install_pretrained_captioner, shipped_retriever
-    from captioner.tagger import fit_tagger, load_tagger, save_tagger
+    from captioner.tagger import WEIGHTS_ROOT, fit_tagger, load_tagger, save_tagger
     from captioner.train import frozen_inputs_key
 
     recipe = recipe or _recipe(tag)

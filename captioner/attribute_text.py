@@ -72,23 +72,17 @@ def decode_attributes(
     if len(probabilities) != len(vocabulary):
         raise ValueError(f"{len(probabilities)} probabilities for {len(vocabulary)} attributes")
     vocab = [tuple(a) for a in vocabulary]
-    best: dict[str, int] = {}
+    best: dict[str, int] = {}  # single-valued type, or a coloured item's colour ("hat", "grey") -> most probable entry
     for i, a in enumerate(vocab):
-        if a[0] in SINGLE_VALUED and (a[0] not in best or probabilities[i] > probabilities[best[a[0]]]):
-            best[a[0]] = i
-    keep = {i for i in best.values() if probabilities[i] >= min_value}
-    colours: dict[str, int] = {}
+        group = a[0] if a[0] in SINGLE_VALUED else f"colour of {a[0]}" if a[0] in _COLOURED and len(a) == 2 else None
+        if group is not None and (group not in best or probabilities[i] > probabilities[best[group]]):
+            best[group] = i
+    keep = {i for group, i in best.items() if group in SINGLE_VALUED and probabilities[i] >= min_value}
     for i, a in enumerate(vocab):
-        if a[0] in _COLOURED and len(a) == 2:
-            if a[0] not in colours or probabilities[i] > probabilities[colours[a[0]]]:
-                colours[a[0]] = i
-        elif a[0] not in SINGLE_VALUED and probabilities[i] >= min_flag:
+        if a[0] not in SINGLE_VALUED and not (a[0] in _COLOURED and len(a) == 2) and probabilities[i] >= min_flag:
             keep.add(i)
-            if a[0] in _COLOURED and a[0] in colours:
-                keep.add(colours[a[0]])
-    for i, a in enumerate(vocab):  # a colour read after its item: keep it when the item is kept
-        if a[0] in _COLOURED and len(a) == 1 and i in keep and a[0] in colours:
-            keep.add(colours[a[0]])
+            if f"colour of {a[0]}" in best:  # a kept item keeps its most probable colour
+                keep.add(best[f"colour of {a[0]}"])
     return [vocab[i] for i in sorted(keep)]
 
 

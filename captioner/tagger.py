@@ -32,9 +32,10 @@ from torch import nn
 
 from media.progress import progress_bar
 
-__all__ = ["FORMAT", "Attr", "AttributeTagger", "fit_tagger", "load_tagger", "save_tagger", "tagger_id"]
+__all__ = ["FORMAT", "WEIGHTS_ROOT", "Attr", "AttributeTagger", "fit_tagger", "load_tagger", "save_tagger", "tagger_id"]
 
 FORMAT = "adsearch-attribute-tagger"
+WEIGHTS_ROOT = Path(__file__).resolve().parent / "pretrained_taggers"  # shipped taggers: tagger-<tag>/
 Attr = tuple[str, ...]  # ("pattern", "dotted"), ("move", "person", "wave"), ("glasses",)
 
 
