@@ -462,6 +462,8 @@ def _bench_searcher(ws: Workspace, model: str, texts: Sequence[str]) -> Any:
         )
     net = load_checkpoint(path)
     encoder = TextEncoder()
+    expand = TextChannels(ws.indexes_dir, encoder).expand  # the visual and description channels search expanded
+    texts = list(dict.fromkeys([*texts, *(expand(t) for t in texts)]))
 
     class _Encoder(TextEncoder):  # the text channels' encoder, same id, prefilled
         def __init__(self) -> None:

@@ -34,7 +34,16 @@ import duckdb
 import numpy as np
 
 from indexer.catalog_snapshot import CatalogSnapshot
-from indexer.channels import CHANNELS, DEFAULT_K, TEXT_CHANNELS, VISUAL, ChannelError, Snippet, parse_channels
+from indexer.channels import (
+    CHANNELS,
+    DEFAULT_K,
+    DESCRIPTION,
+    TEXT_CHANNELS,
+    VISUAL,
+    ChannelError,
+    Snippet,
+    parse_channels,
+)
 from indexer.fusion import DEFAULT_FUSION, Ranking, explain_hits, fuse, fusion_depth, shipped_learned_weights
 from indexer.versions import LiveIndex
 
@@ -488,7 +497,7 @@ class Searcher:
                 raise QueryError(f"query {i}: {e}") from None
         if not texts:
             return []
-        return self.search_vectors(self._encode(texts), k, filters)
+        return self.search_vectors(self._encode([self.expand_query(t) for t in texts]), k, filters)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -505,12 +514,21 @@ class Searcher:
         out: dict[str, Ranking] = {}
         if allowed is not None and allowed.size == 0:
             return out
+        expanded = self.expand_query(text)
         if VISUAL in wanted:
-            scores, ids = self._live.search(self._encode([text]), depth, allowed_ids=allowed)
+            scores, ids = self._live.search(self._encode([expanded]), depth, allowed_ids=allowed)
             out[VISUAL] = Ranking.of(ids[0], scores[0])
         if self._text is not None and set(wanted) & set(TEXT_CHANNELS):
-            out.update(self._text.rankings(text, wanted, depth, allowed))
+            if DESCRIPTION in wanted:
+                out.update(self._text.rankings(expanded, [DESCRIPTION], depth, allowed))
+            out.update(self._text.rankings(text, [c for c in wanted if c != DESCRIPTION], depth, allowed))
         return out
+
+    def expand_query(self, query: str) -> str:
+        """What the visual and description channels search: ``query`` followed by the catalog's words for its words
+        the descriptions never use (``indexer.synonyms``; "lady in a frock" -> "lady in a frock woman dress"); speech
+        and on-screen text search the user's own words. The query itself without a published description index."""
+        return self._text.expand(query) if self._text is not None else query
 
     def query_vector(self, query: str) -> np.ndarray | None:
         """The text channels' (dim,) sentence vector of ``query`` (what their dense rankers and learned fusion take),
@@ -576,7 +594,7 @@ class Searcher:
         k = check_k(k)
         wanted = self._channels(channels)
         if wanted == (VISUAL,):
-            return self.search_vectors(self._encode([text]), k, filters)[0]
+            return self.search_vectors(self._encode([self.expand_query(text)]), k, filters)[0]
         cur, generation = self._snapshot.cursor_and_generation()
         rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters, generation))
         fusion, vector = self._fusion_input(text, fusion, weights)

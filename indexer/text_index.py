@@ -58,6 +58,7 @@ from indexer.channels import (
 )
 from indexer.faiss_index import TIE_MARGIN, SearchParams, build_index, choose_factory, search
 from indexer.fusion import Ranking
+from indexer.synonyms import SYNONYMS_JSON, Synonyms, vocabulary
 from indexer.tuning import tune_search_params
 from indexer.vectors import VectorStore
 from indexer.versions import (
@@ -84,6 +85,7 @@ __all__ = [
     "build_text_indexes",
     "channel_documents",
     "query_terms",
+    "read_synonyms",
     "read_units",
     "text_model_id",
 ]
@@ -458,6 +460,21 @@ def _write_units(
     return len(missing)
 
 
+def read_synonyms(version_dir: str | Path) -> Synonyms | None:
+    """The version's query-expansion table (``indexer.synonyms``), or None when it has none."""
+    try:
+        return Synonyms.from_json((Path(version_dir) / SYNONYMS_JSON).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def _write_synonyms(version_dir: Path, docs: Sequence[ChannelDoc], *, progress: bool) -> None:
+    """The description channel's table of query words outside its vocabulary -> vocabulary words."""
+    counts = vocabulary(text for d in docs for _, text in d.parts)
+    table = Synonyms.build(counts, stopwords=STOPWORDS, progress=progress)
+    _atomic_write(version_dir / SYNONYMS_JSON, lambda f: f.write(table.to_json().encode()))
+
+
 def _dense_index(
     ids: np.ndarray, vectors: np.ndarray, dim: int, progress: bool
 ) -> tuple[faiss.Index, str, SearchParams]:
@@ -566,6 +583,8 @@ def build_text_index(
     path = write_version(indexes_dir, index, meta)
     previous = Path(indexes_dir) / model_id / published if published is not None else None
     units_encoded = _write_units(path, channel, docs, encoder, previous, progress=progress)
+    if channel == DESCRIPTION:
+        _write_synonyms(path, docs, progress=progress)
     _write_lexical(path, docs)  # before publish: a published version always has every part
     publish(indexes_dir, model_id, path.name)
     meta = IndexMeta.from_json((path / "meta.json").read_text(encoding="utf-8"))
@@ -623,6 +642,7 @@ class TextChannels:
         # clip's units are read from tantivy, split and analysed once per version, not on every search that shows it
         self._units: dict[tuple[str, int], tuple[tuple[str, str, tuple[tuple[int, int, str | None], ...]], ...]] = {}
         self._version_units: dict[str, dict[str, np.ndarray]] = {}  # version path -> its stored unit vectors
+        self._synonyms: dict[str, Synonyms | None] = {}  # description version path -> its query-expansion table
         self._unit_vectors: dict[str, np.ndarray] = {}  # units no version stores (versions built before units were)
         self._local = threading.local()  # per thread: its last query's vector (searches may run in parallel)
 
@@ -685,6 +705,28 @@ class TextChannels:
         vec = self.encoder.encode([query])
         self._local.query_vec = (query, vec)
         return vec
+
+    def expand(self, query: str) -> str:
+        """``query`` with the description vocabulary's words for its words that the vocabulary lacks
+        (``indexer.synonyms``; the query itself when the published description version has no table)."""
+        self._discover()
+        loaded = self._current(DESCRIPTION)
+        if loaded is None:
+            return query
+        key = str(loaded.path)
+        try:
+            table = self._synonyms[key]
+        except KeyError:
+            try:
+                table = read_synonyms(loaded.path)
+            except (OSError, ValueError, KeyError) as e:
+                _log.warning("query expansion of %s unreadable, queries searched as typed: %s", key, e)
+                table = None
+            with self._lock:
+                if len(self._synonyms) >= 2:
+                    self._synonyms.clear()  # an older version's table: searches in flight hold their own
+                self._synonyms[key] = table
+        return table.expand(query) if table is not None else query
 
     def _bm25(self, loaded: LoadedIndex, terms: list[str], depth: int, allowed: np.ndarray | None) -> Ranking:
         import tantivy

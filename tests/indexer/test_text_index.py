@@ -70,7 +70,10 @@ def test_dense_finds_a_paraphrase(text_ws: TextWorkspace) -> None:
     assert not set(query_terms(query)) & set(query_terms(described))  # no word in common: BM25 cannot find it
     rankings = s.rankings(query, channels=["description"])
     assert rankings["description.dense"].ids[0] == text_ws.clips[(0, 0)]
-    assert text_ws.clips[(0, 0)] not in rankings["description.lexical"].ids
+    # BM25 finds it through the query's expansion alone ("lady" -> woman, indexer.synonyms)
+    expanded = s.expand_query(query)
+    assert expanded.startswith(query) and "woman" in query_terms(expanded)
+    assert text_ws.clips[(0, 0)] in rankings["description.lexical"].ids
     hit = s.search(query, k=3, channels="description")[0]
     assert hit.clip_id == text_ws.clips[(0, 0)] and hit.channels == ("description",)
     # a match by meaning: the closest sentence of the clip's texts (its general caption), nothing to highlight
@@ -100,7 +103,9 @@ def test_snippet_units_are_encoded_at_build_and_a_search_encodes_only_its_query(
     query = "lady wearing a spotted frock greeting people downtown"  # a match by meaning: units are compared densely
     hit = s.search(query, k=3, channels="description")[0]
     assert hit.snippet.text == TEXTS[(0, 0)]["general"] and hit.snippet.terms == ()
-    assert calls == [[query]]  # the query only: the snippet units' vectors come from the version
+    # the query only, as the description channel searches it (expanded) and as typed (the fusion weights' input, the
+    # snippets): the snippet units' vectors come from the version
+    assert calls == [[s.expand_query(query)], [query]]
 
 
 def test_a_rebuild_encodes_only_new_snippet_units(ws_copy: TextWorkspace) -> None:
@@ -227,8 +232,10 @@ def test_hits_carry_channels_and_snippets(text_ws: TextWorkspace) -> None:
 def test_visual_only_search_is_unchanged_and_bad_channels_are_query_errors(text_ws: TextWorkspace) -> None:
     with_text, plain = searcher(text_ws.ws, text_ws.encoder), searcher(text_ws.ws, text_ws.encoder, text=False)
     assert plain.channels == ("visual",)
-    query = "a red shot"
-    expected = [(h.clip_id, h.score) for h in plain.search(query, k=5)]
+    query = "a red shot of a lady"
+    searched = with_text.expand_query(query)  # the visual channel searches the query expanded as description's is
+    assert searched == "a red shot of a lady woman" and plain.expand_query(query) == query
+    expected = [(h.clip_id, h.score) for h in plain.search(searched, k=5)]
     assert [(h.clip_id, h.score) for h in with_text.search(query, k=5, channels="visual")] == expected
     assert all(h.channels == () and h.snippet is None for h in plain.search(query, k=5))
     with pytest.raises(QueryError, match="unknown channel"):
