@@ -92,7 +92,6 @@ FOLDS = 4
 EPOCHS = 300
 LEARN_RATE = 0.01
 LEARN_CONFIDENCE = True  # x(q) = the query vector + its rankings' confidence features (indexer.fusion)
-LEARN_GALLERY = True  # ... + the number of clips ranked (indexer.fusion.gallery_feature)
 
 
 @dataclass
@@ -112,7 +111,6 @@ class Row:
     set: str
     gallery: str
     queries: list[QueryMatrix]
-    n_gallery: int  # clips in the gallery
 
 
 def is_tuning_row(split: str, set_name: str, gallery: str) -> bool:
@@ -308,17 +306,15 @@ def learn(
     folds: int = FOLDS,
     epochs: int = EPOCHS,
     confidence: bool = LEARN_CONFIDENCE,
-    gallery: bool = LEARN_GALLERY,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Fit ``(a, b)`` on the tuning ``rows`` (``texts[i][j]``: the text of query j of row i; its input ``features``
-    of ``vectors[text]``, with ``confidence`` the query's rankings, with ``gallery`` the row's gallery size), ``l2``
-    chosen by ``folds``-fold cross-validation grouped by query text: every query is fused with weights fit without
-    its fold, and the l2 whose out-of-fold figures score the best ``objective`` wins (ties: the stronger
-    regularisation). Returns ``(a, b, {"l2", "cv_objective": {l2: objective}, "queries"})``."""
+    of ``vectors[text]`` and, with ``confidence``, the query's rankings), ``l2`` chosen by
+    ``folds``-fold cross-validation grouped by query text: every query is fused with weights fit without its fold,
+    and the l2 whose out-of-fold figures score the best ``objective`` wins (ties: the stronger regularisation).
+    Returns ``(a, b, {"l2", "cv_objective": {l2: objective}, "queries"})``."""
     distinct = sorted({t for ts in texts for t in ts})
     fold_of = {t: int(hashlib.sha256(t.encode()).hexdigest(), 16) % folds for t in distinct}  # fixed, by text
-    flat = [(i, j, t, q, features(vectors[t], q, r.n_gallery, confidence, gallery))
-            for i, (r, ts) in enumerate(zip(rows, texts, strict=True))
+    flat = [(i, j, t, q, features(vectors[t], q, confidence)) for i, (r, ts) in enumerate(zip(rows, texts, strict=True))
             for j, (t, q) in enumerate(zip(ts, r.queries, strict=True))]  # fmt: skip
     cv: dict[float, float] = {}
     for l2 in l2_grid:
@@ -346,23 +342,11 @@ def _confidence(q: QueryMatrix) -> np.ndarray:
     return confidence_features({r: q.z[:, k] for k, r in enumerate(RANKERS)}, RANKERS)
 
 
-def features(
-    vector: np.ndarray,
-    q: QueryMatrix,
-    n_gallery: int,
-    confidence: bool = LEARN_CONFIDENCE,
-    gallery: bool = LEARN_GALLERY,
-) -> np.ndarray:
+def features(vector: np.ndarray, q: QueryMatrix, confidence: bool = LEARN_CONFIDENCE) -> np.ndarray:
     """A query's input ``x(q)`` to ``LearnedWeights``: its vector, then (with ``confidence``) the confidence features
-    of its rankings, then (with ``gallery``) ``indexer.fusion.gallery_feature`` of the clips it was ranked among."""
-    from indexer.fusion import gallery_feature
-
-    parts = [np.asarray(vector, np.float64).reshape(-1)]
-    if confidence:
-        parts.append(_confidence(q))
-    if gallery:
-        parts.append(np.array([gallery_feature(n_gallery)]))
-    return np.concatenate(parts)
+    of its rankings."""
+    v = np.asarray(vector, np.float64).reshape(-1)
+    return np.concatenate([v, _confidence(q)]) if confidence else v
 
 
 def query_vectors(texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -380,7 +364,7 @@ def _learned_per_query(part: Sequence[tuple[Mapping[str, Any], Row]], model: Any
     for j, row in part:
         per = []
         for q, m in zip(j["queries"], row.queries, strict=True):
-            w = model.weights(q["vector"], _confidence(m) if model.confidence else None, row.n_gallery)
+            w = model.weights(q["vector"], _confidence(m) if model.confidence else None)
             per.append(np.array([w[r] for r in RANKERS]))
         out.append(per)
     return out
@@ -410,14 +394,7 @@ def run_learn(ws: Workspace, raw: Sequence[Mapping[str, Any]], rows: Sequence[Ro
         **fit,
     }
     model = LearnedWeights(
-        rankers=RANKERS,
-        a=a,
-        b=b,
-        encoder=TextEncoder().encoder_id,
-        confidence=LEARN_CONFIDENCE,
-        info=info,
-        gallery=LEARN_GALLERY,
-        gallery_range=(min(r.n_gallery for _, r in tuning), max(r.n_gallery for _, r in tuning)),
+        rankers=RANKERS, a=a, b=b, encoder=TextEncoder().encoder_id, confidence=LEARN_CONFIDENCE, info=info
     )
     report_rows = [(j, r) for j, r in zip(raw, rows, strict=True) if r.split == REPORT_SPLIT]
     figures = {}
@@ -447,7 +424,7 @@ def _catalog_ids(ws: Workspace) -> list[str]:
 # --- the rankings -------------------------------------------------------------------------------------------------
 def collect(ws: Workspace, splits: Sequence[str], model: str, progress: bool = True) -> list[dict[str, Any]]:
     """Every ranker's list per query for the query sets answered in ``splits``, over each split's gallery and the
-    whole catalog: ``[{"split", "set", "gallery", "n_gallery", "queries": [{"text", "relevant", "rankings": {r: (ids,
+    whole catalog: ``[{"split", "set", "gallery", "queries": [{"text", "relevant", "rankings": {r: (ids,
     scores)}}]}]``."""
     from benchmarks.search import SETS, _bench_searcher, _chosen, load_bench_queries
     from indexer.fusion import fusion_depth
@@ -481,7 +458,7 @@ def collect(ws: Workspace, splits: Sequence[str], model: str, progress: bool = T
                      "rankings": {k: (v.ids, v.scores) for k, v in r.items()}}
                 )  # fmt: skip
                 bar.update(1)
-            out.append({"split": split, "set": set_name, "gallery": gallery, "n_gallery": len(clips), "queries": qs})
+            out.append({"split": split, "set": set_name, "gallery": gallery, "queries": qs})
     finally:
         bar.close()
     return out
@@ -501,7 +478,7 @@ def as_rows(raw: Sequence[Mapping[str, Any]]) -> list[Row]:
                 for r, (i, s) in q["rankings"].items()
             }
             qs.append(query_matrix(rk, q["relevant"]))
-        rows.append(Row(j["split"], j["set"], j["gallery"], qs, int(j["n_gallery"])))
+        rows.append(Row(j["split"], j["set"], j["gallery"], qs))
     return rows
 
 
@@ -510,8 +487,7 @@ def _inputs_key(ws: Workspace, model: str, splits: Sequence[str]) -> str:
 
     inputs = bench_inputs(ws, model)
     inputs.pop("configs", None)
-    key = {"inputs": inputs, "splits": list(splits), "jobs": "n_gallery"}  # "jobs": what a cached job holds
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps({"inputs": inputs, "splits": list(splits)}, sort_keys=True).encode()).hexdigest()
 
 
 def load_or_collect(ws: Workspace, out: Path, splits: Sequence[str], model: str, progress: bool) -> list[dict]:

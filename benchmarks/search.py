@@ -246,13 +246,11 @@ def score_query(
     depth: int,
     configs: Mapping[str, Mapping[str, Any]] = CONFIGS,
     query_vector: np.ndarray | None = None,
-    gallery_size: int | None = None,
 ) -> dict[str, float]:
     """Tie-safe ranks of one query: ``ranker:<r>`` per ranker, ``channel:<c>`` per channel (its rankers fused with
     the default method and weights, as ``Searcher.search(channels=[c])``), ``fused:<config>`` per config.
     ``query_vector``: the query's sentence vector (``Searcher.query_vector``), which learned fusion needs; without
-    it the default method is zscore and the learned config is skipped. ``gallery_size``: the number of clips ranked
-    (learned fusion's gallery feature)."""
+    it the default method is zscore and the learned config is skipped."""
     from indexer.channels import CHANNELS, channel_of_ranker
     from indexer.fusion import DEFAULT_FUSION, fuse
 
@@ -264,12 +262,12 @@ def score_query(
     for ch in CHANNELS:
         own = {r: v for r, v in worst.items() if channel_of_ranker(r) == ch}
         if own:
-            fused = fuse(own, method=default, query_vector=query_vector, gallery_size=gallery_size)
+            fused = fuse(own, method=default, query_vector=query_vector)
             out[f"channel:{ch}"] = tie_safe_rank([f.clip_id for f in fused], [f.score for f in fused], relevant)
     for name, kwargs in configs.items():
         if kwargs.get("method") == "learned" and query_vector is None and "weights" not in kwargs:
             continue
-        fused = fuse(worst, query_vector=query_vector, gallery_size=gallery_size, **kwargs)
+        fused = fuse(worst, query_vector=query_vector, **kwargs)
         out[f"fused:{name}"] = tie_safe_rank([f.clip_id for f in fused], [f.score for f in fused], relevant)
     return out
 
@@ -376,7 +374,7 @@ def run_search(
             all_rankings.append(rankings)
             relevant.append(rel)
             vectors.append(vector)
-            per_query.append(score_query(rankings, rel, depth, query_vector=vector, gallery_size=len(clips)))
+            per_query.append(score_query(rankings, rel, depth, query_vector=vector))
             bar.update()
         names = sorted({n for p in per_query for n in p}, key=_row_order)
         figures = {n: _figures([p.get(n, math.inf) for p in per_query]) for n in names}
@@ -387,7 +385,6 @@ def run_search(
             configs={n: c for n, c in CONFIGS.items() if with_vectors or c["method"] != "learned"},
             ks=KS,
             query_vectors=vectors if with_vectors else None,
-            gallery_size=len(clips),
         )
         step = max(1, len(chosen) // 5)
         results.append(

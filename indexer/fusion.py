@@ -27,10 +27,8 @@ Methods (``FUSION_METHODS``):
   ranker whose best clip stands far above its others is trusted more. The shipped ``LearnedWeights``
   (``LEARNED_WEIGHTS_PATH``) were fit by ``python -m benchmarks.fusion_tune --learn`` on the train and val splits of
   the ``make demo`` catalog (never its test split; the regularisation chosen by cross-validation on those queries);
-  with all ``a_r = 0`` it is zscore with weights ``softplus(b_r)``. The shipped weights also take the number of clips
-  the search ranks (``gallery_feature``): with the filters' gallery small, the descriptions alone may rank better
-  than a fusion that also leans on the picture. It needs the query vector and that number (``fuse(...,
-  query_vector=, gallery_size=)``); ``Searcher.search`` passes them.
+  with all ``a_r = 0`` it is zscore with weights ``softplus(b_r)``. It needs the query vector (``fuse(...,
+  query_vector=)``); ``Searcher.search`` passes it.
 
 Weights are keyed by ranker (``"text.lexical"``) or by channel (``"text"``, applied to both of its rankers); a
 ranker without a weight gets 1. Fused results are ordered by descending score, equal scores by ascending clip id
@@ -64,7 +62,6 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "DENSE_MATCH_MIN",
     "FUSION_METHODS",
-    "GALLERY_SCALE",
     "LEARNED_WEIGHTS_PATH",
     "RRF_K",
     "ZSCORE_WEIGHTS",
@@ -77,7 +74,6 @@ __all__ = [
     "explain_hits",
     "fuse",
     "fusion_depth",
-    "gallery_feature",
     "matched_channels",
     "recall_figures",
     "shipped_learned_weights",
@@ -116,19 +112,15 @@ DENSE_MATCH_MIN = 0.3  # a text channel's dense similarity (MiniLM cosine) from 
 class LearnedWeights:
     """Per-query zscore weights: ``w_r(q) = softplus(a_r . x(q) + b_r)``, where ``x(q)`` is the query's sentence
     embedding ``e(q)`` followed, when ``confidence`` is set, by ``confidence_features`` of its rankings (how far each
-    ranker's best clip stands out, in zscore units), then, when ``gallery`` is set, by ``gallery_feature`` of the
-    number of clips the search ranks (its filters' gallery: a channel that leads among 250 clips may not among 1,500).
+    ranker's best clip stands out, in zscore units).
 
     Attributes:
         rankers: Ranker names, the rows of ``a`` and ``b``.
-        a: float64 (len(rankers), dim + 2 * len(rankers) with confidence + 1 with gallery).
+        a: float64 (len(rankers), dim + 2 * len(rankers) with confidence, else dim).
         b: float64 (len(rankers),).
         encoder: The text encoder whose L2-normalised vectors ``e(q)`` are (``indexer.text_index.TextEncoder``'s
             ``encoder_id``); vectors of another encoder mean nothing to it.
-        confidence: Whether ``x(q)`` holds the rankings' confidence features.
-        gallery: Whether ``x(q)`` ends with the gallery-size feature.
-        gallery_range: With ``gallery``: the smallest and largest gallery (clips) the weights were fit on; a search
-            over fewer or more clips counts as the nearest end (the weights would extrapolate beyond).
+        confidence: Whether ``x(q)`` ends with the rankings' confidence features.
         info: How it was fit (command, workspace, rows, regularisation, figures).
     """
 
@@ -138,15 +130,9 @@ class LearnedWeights:
     encoder: str
     confidence: bool = False
     info: Mapping[str, Any] = field(default_factory=dict)
-    gallery: bool = False
-    gallery_range: tuple[int, int] | None = None
-
-    @property
-    def _extra(self) -> int:
-        return (2 * len(self.rankers) if self.confidence else 0) + (1 if self.gallery else 0)
 
     def __post_init__(self) -> None:
-        extra = self._extra
+        extra = 2 * len(self.rankers) if self.confidence else 0
         if (
             self.a.ndim != 2
             or self.a.shape[0] != len(self.rankers)
@@ -154,29 +140,19 @@ class LearnedWeights:
             or self.b.shape != (len(self.rankers),)
         ):
             raise ValueError(f"learned fusion weights: a {self.a.shape} and b {self.b.shape} for {len(self.rankers)} "
-                             f"rankers{' with confidence features' if self.confidence else ''}"
-                             f"{' with the gallery feature' if self.gallery else ''}")  # fmt: skip
-        if self.gallery and not (
-            self.gallery_range is not None and 1 <= self.gallery_range[0] <= self.gallery_range[1]
-        ):
-            raise ValueError(
-                f"learned fusion weights with the gallery feature need its range, got {self.gallery_range}"
-            )
+                             f"rankers{' with confidence features' if self.confidence else ''}")  # fmt: skip
 
     @property
     def dim(self) -> int:
         """The query embedding's dimension it takes."""
-        return int(self.a.shape[1]) - self._extra
+        return int(self.a.shape[1]) - (2 * len(self.rankers) if self.confidence else 0)
 
-    def weights(
-        self, query_vector: np.ndarray, confidence: np.ndarray | None = None, gallery_size: int | None = None
-    ) -> dict[str, float]:
+    def weights(self, query_vector: np.ndarray, confidence: np.ndarray | None = None) -> dict[str, float]:
         """Ranker -> weight for one query's vector ((dim,) or (1, dim)) and, when the weights use them, its
-        rankings' ``confidence_features(..., self.rankers)`` and the number of clips the search ranks.
+        rankings' ``confidence_features(..., self.rankers)``.
 
         Raises:
-            ValueError: a vector of another dimension, or not finite; confidence features missing or misshapen; no
-                gallery size (or one below 1) for weights that use it.
+            ValueError: a vector of another dimension, or not finite; confidence features missing or misshapen.
         """
         v = np.asarray(query_vector, dtype=np.float64).reshape(-1)
         if v.shape != (self.dim,) or not np.isfinite(v).all():
@@ -187,12 +163,6 @@ class LearnedWeights:
                 raise ValueError(f"these learned fusion weights need the rankings' {2 * len(self.rankers)} confidence "
                                  "features (confidence_features)")  # fmt: skip
             v = np.concatenate([v, c])
-        if self.gallery:
-            if gallery_size is None or int(gallery_size) < 1:
-                raise ValueError("these learned fusion weights need the number of clips the search ranks "
-                                 f"(gallery_size=), got {gallery_size!r}")  # fmt: skip
-            lo, hi = self.gallery_range  # type: ignore[misc]
-            v = np.concatenate([v, [gallery_feature(min(max(int(gallery_size), lo), hi))]])
         w = np.logaddexp(0.0, self.a @ v + self.b)  # softplus: every weight > 0
         return dict(zip(self.rankers, w.tolist(), strict=True))
 
@@ -205,8 +175,6 @@ class LearnedWeights:
                 "encoder": self.encoder,
                 "rankers": list(self.rankers),
                 "confidence": self.confidence,
-                "gallery": self.gallery,
-                "gallery_range": list(self.gallery_range) if self.gallery_range is not None else None,
                 "b": [float(np.float32(x)) for x in self.b],
                 "a": [[float(np.float32(x)) for x in row] for row in self.a],
                 "info": dict(self.info),
@@ -232,8 +200,6 @@ class LearnedWeights:
                 encoder=str(d["encoder"]),
                 confidence=bool(d.get("confidence", False)),
                 info=d.get("info", {}),
-                gallery=bool(d.get("gallery", False)),
-                gallery_range=tuple(d["gallery_range"]) if d.get("gallery_range") else None,
             )
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"not a learned fusion weights file: {e!r}") from None
@@ -253,13 +219,6 @@ class LearnedWeights:
 
 
 CONFIDENCE_SCALE = 10.0  # zscore units per feature unit: a confident match stands ~5-15 deviations out
-GALLERY_SCALE = 10_000  # clips: the gallery feature is log(n) / log(GALLERY_SCALE), at most 1
-
-
-def gallery_feature(n_clips: int) -> float:
-    """``LearnedWeights``' input for the number of clips a search ranks: ``log(n) / log(GALLERY_SCALE)`` in [0, 1]
-    (a gallery past ``GALLERY_SCALE`` clips counts as that many: the weights were not fit on larger ones)."""
-    return min(1.0, math.log(max(1, n_clips)) / math.log(GALLERY_SCALE))
 
 
 def confidence_features(standardised: Mapping[str, np.ndarray], rankers: Sequence[str]) -> np.ndarray:
@@ -372,7 +331,6 @@ def fuse(
     limit: int | None = None,
     query_vector: np.ndarray | None = None,
     learned: LearnedWeights | None = None,
-    gallery_size: int | None = None,
 ) -> list[Fused]:
     """Every clip of the rankings with its fused score, best first (equal scores by ascending clip id).
 
@@ -390,7 +348,6 @@ def fuse(
         limit: Return only the best ``limit`` clips (the head of the full list, unchanged).
         query_vector: The query's sentence embedding (learned only).
         learned: The learned weights (default: ``shipped_learned_weights()``).
-        gallery_size: The number of clips the search ranks (learned weights with a gallery feature need it).
 
     Raises:
         ValueError: an unknown method, a negative / non-numeric weight, or learned fusion without weights or a
@@ -408,7 +365,7 @@ def fuse(
             if model.confidence:  # the standardised scores are kept for the sums below
                 standardised = {r: _standardised(r, v.scores) for r, v in rankings.items()}
                 conf = confidence_features(standardised, model.rankers)
-            weights = model.weights(query_vector, conf, gallery_size)
+            weights = model.weights(query_vector, conf)
         method = "zscore"
     if weights is None:
         weights = ZSCORE_WEIGHTS if method == "zscore" else DEFAULT_WEIGHTS
@@ -531,7 +488,6 @@ def evaluate_fusion(
     configs: Mapping[str, Mapping[str, object]] | None = None,
     ks: Sequence[int] = (1, 5, 10),
     query_vectors: Sequence[np.ndarray] | None = None,
-    gallery_size: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Recall figures of each single ranker, each channel alone (its rankers fused by the default method, zscore
     without ``query_vectors``) and each fusion config.
@@ -543,7 +499,6 @@ def evaluate_fusion(
             default weights (learned only with ``query_vectors``).
         ks: Cut-offs of R@k.
         query_vectors: Per query, its sentence embedding (``Searcher.query_vector``), passed to every ``fuse``.
-        gallery_size: The number of clips the queries were ranked among, passed to every ``fuse``.
 
     Returns:
         Name -> ``recall_figures``; names: ``ranker:<ranker>``, ``channel:<channel>``, ``fused:<config>``.
@@ -560,14 +515,11 @@ def evaluate_fusion(
     for ch in [c for c in CHANNELS if any(channel_of_ranker(r) == c for r in rankers)]:
         own = [{r: v for r, v in q.items() if channel_of_ranker(r) == ch} for q in rankings]
         method = DEFAULT_FUSION if query_vectors is not None else "zscore"
-        lists = [
-            [f.clip_id for f in fuse(q, method=method, query_vector=v, gallery_size=gallery_size)]
-            for q, v in zip(own, vecs, strict=True)
-        ]
+        lists = [[f.clip_id for f in fuse(q, method=method, query_vector=v)] for q, v in zip(own, vecs, strict=True)]
         out[f"channel:{ch}"] = recall_figures(lists, relevant, ks)
     for name, kwargs in configs.items():
         lists = [
-            [f.clip_id for f in fuse(q, query_vector=v, gallery_size=gallery_size, **kwargs)]  # type: ignore[arg-type]
+            [f.clip_id for f in fuse(q, query_vector=v, **kwargs)]  # type: ignore[arg-type]
             for q, v in zip(rankings, vecs, strict=True)
         ]
         out[f"fused:{name}"] = recall_figures(lists, relevant, ks)

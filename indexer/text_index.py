@@ -50,6 +50,7 @@ from indexer.catalog import Catalog
 from indexer.channels import (
     CHANNEL_KINDS,
     DESCRIPTION,
+    TEXT,
     TEXT_CHANNELS,
     Snippet,
     ground_quotes,
@@ -468,10 +469,14 @@ def read_synonyms(version_dir: str | Path) -> Synonyms | None:
         return None
 
 
-def _write_synonyms(version_dir: Path, docs: Sequence[ChannelDoc], *, progress: bool) -> None:
-    """The description channel's table of query words outside its vocabulary -> vocabulary words."""
+def _write_synonyms(
+    version_dir: Path, docs: Sequence[ChannelDoc], others: Sequence[ChannelDoc], *, progress: bool
+) -> None:
+    """The description channel's table of query words outside its vocabulary -> vocabulary words; the words of
+    ``others`` (the on-screen text documents: brands, badges) are the catalog's too and are not expanded."""
     counts = vocabulary(text for d in docs for _, text in d.parts)
-    table = Synonyms.build(counts, stopwords=STOPWORDS, progress=progress)
+    known = vocabulary(text for d in others for _, text in d.parts)  # a brand read once is the catalog's word
+    table = Synonyms.build(counts, known=known, stopwords=STOPWORDS, progress=progress)
     _atomic_write(version_dir / SYNONYMS_JSON, lambda f: f.write(table.to_json().encode()))
 
 
@@ -584,7 +589,7 @@ def build_text_index(
     previous = Path(indexes_dir) / model_id / published if published is not None else None
     units_encoded = _write_units(path, channel, docs, encoder, previous, progress=progress)
     if channel == DESCRIPTION:
-        _write_synonyms(path, docs, progress=progress)
+        _write_synonyms(path, docs, channel_documents(cat, TEXT), progress=progress)
     _write_lexical(path, docs)  # before publish: a published version always has every part
     publish(indexes_dir, model_id, path.name)
     meta = IndexMeta.from_json((path / "meta.json").read_text(encoding="utf-8"))

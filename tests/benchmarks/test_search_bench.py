@@ -412,9 +412,9 @@ def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers
     assert fit_learned(train, l2=1e-3, start=start, epochs=150)[0].tolist() == a.tolist()  # deterministic
     texts = [f"query {i}" for i in range(40)]
     vectors = {t: v for t, (v, _) in zip(texts, train, strict=True)}
-    rows = [Row("train", "speech", "train", [q for _, q in train], 6)]
+    rows = [Row("train", "speech", "train", [q for _, q in train])]
     _, _, info = learn(rows, [texts], vectors, start, l2_grid=(1e-3, 1e-1), folds=2, epochs=150)
     assert info["l2"] in (1e-3, 1e-1) and set(info["cv_objective"]) == {"0.001", "0.1"} and info["queries"] == 40
-    fresh_rows = [Row("test", "speech", "test", [q for _, q in fresh], 6)]
+    fresh_rows = [Row("test", "speech", "test", [q for _, q in fresh])]
     assert evaluate(fresh_rows, start)[0]["fused"][0] == 50.0  # the fixed weights
     assert evaluate(fresh_rows, start, [w])[0]["fused"][0] == 100.0  # per-query weights

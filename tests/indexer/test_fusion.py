@@ -3,7 +3,6 @@ helpers, and a fused search that is a pure function of the indexes and the query
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 
@@ -15,7 +14,6 @@ from indexer.fusion import (
     DEFAULT_FUSION,
     DENSE_MATCH_MIN,
     FUSION_METHODS,
-    GALLERY_SCALE,
     LEARNED_WEIGHTS_PATH,
     ZSCORE_WEIGHTS,
     ZSCORE_WINDOW,
@@ -25,7 +23,6 @@ from indexer.fusion import (
     confidence_features,
     evaluate_fusion,
     fuse,
-    gallery_feature,
     matched_channels,
     recall_figures,
     shipped_learned_weights,
@@ -73,12 +70,7 @@ def test_fused_ranking_is_deterministic_under_ties() -> None:
         rankers = [("description.dense", a), ("visual", b), ("text.lexical", _r([(30, 2.0), (10, 2.0)]))]
         for seed in range(4):  # the order in which rankers arrive does not matter
             random.Random(seed).shuffle(rankers)
-            runs.append(
-                [
-                    (f.clip_id, f.score)
-                    for f in fuse(dict(rankers), method=method, query_vector=vector, gallery_size=100)
-                ]
-            )
+            runs.append([(f.clip_id, f.score) for f in fuse(dict(rankers), method=method, query_vector=vector)])
         assert all(run == runs[0] for run in runs), method
         assert runs[0] == sorted(runs[0], key=lambda t: (-t[1], t[0])), method
 
@@ -171,41 +163,11 @@ def test_learned_weights_round_trip_and_the_shipped_file(tmp_path) -> None:
     assert LEARNED_WEIGHTS_PATH.is_file() and DEFAULT_FUSION == "learned"
     assert set(shipped.rankers) == set(ZSCORE_WEIGHTS) and shipped.encoder == "minilm-l6-v2" and shipped.dim == 384
     assert shipped.info["tuned_on"] and all(row.split("/")[0] in ("train", "val") for row in shipped.info["tuned_on"])
-    assert shipped.confidence and shipped.gallery and shipped.gallery_range == (74, 1500)  # val split ... all
-    weights = shipped.weights(_unit(np.ones(shipped.dim)), np.zeros(2 * len(shipped.rankers)), gallery_size=1500)
+    assert shipped.confidence
+    weights = shipped.weights(_unit(np.ones(shipped.dim)), np.zeros(2 * len(shipped.rankers)))
     assert all(w > 0 and math.isfinite(w) for w in weights.values())
     with pytest.raises(ValueError, match="confidence features"):
-        shipped.weights(_unit(np.ones(shipped.dim)), gallery_size=1500)
-    with pytest.raises(ValueError, match="number of clips"):
-        shipped.weights(_unit(np.ones(shipped.dim)), np.zeros(2 * len(shipped.rankers)))
-
-
-def test_the_gallery_feature_lets_weights_depend_on_how_many_clips_are_ranked() -> None:
-    assert gallery_feature(1) == 0.0 and gallery_feature(GALLERY_SCALE) == pytest.approx(1.0)
-    assert gallery_feature(100) == pytest.approx(0.5) and gallery_feature(10 * GALLERY_SCALE) == 1.0
-    a = np.zeros((2, 2 + 1))
-    a[1, 2] = 8.0  # visual's weight grows with the gallery
-    b = np.array([0.0, -3.0])
-    learned = LearnedWeights(
-        rankers=("description.dense", "visual"), a=a, b=b, encoder="e", gallery=True, gallery_range=(2, 10_000)
-    )
-    assert learned.dim == 2 and LearnedWeights.from_json(learned.to_json()).gallery_range == (2, 10_000)
-    with pytest.raises(ValueError, match="range"):
-        LearnedWeights(rankers=("description.dense", "visual"), a=a, b=b, encoder="e", gallery=True)
-    # outside the range it was fit on, a gallery counts as the nearest end
-    narrow = dataclasses.replace(learned, gallery_range=(100, 1000))
-    vec0 = np.array([1.0, 0.0])
-    assert narrow.weights(vec0, gallery_size=5) == narrow.weights(vec0, gallery_size=100)
-    assert narrow.weights(vec0, gallery_size=10**6) == narrow.weights(vec0, gallery_size=1000)
-    vec = np.array([1.0, 0.0])
-    small, large = learned.weights(vec, gallery_size=100)["visual"], learned.weights(vec, gallery_size=10_000)["visual"]
-    assert small == pytest.approx(np.logaddexp(0.0, 1.0)) and large == pytest.approx(np.logaddexp(0.0, 5.0))
-    rankings = {"description.dense": _r([(1, 0.9), (2, 0.5), (3, 0.4)]), "visual": _r([(2, 0.9), (1, 0.2), (3, 0.1)])}
-    for n, first in ((2, 1), (10_000, 2)):  # few clips: description leads; many: the picture's weight wins
-        fused = fuse(rankings, method="learned", query_vector=vec, learned=learned, gallery_size=n)
-        assert fused[0].clip_id == first
-    with pytest.raises(ValueError, match="number of clips"):
-        fuse(rankings, method="learned", query_vector=vec, learned=learned)
+        shipped.weights(_unit(np.ones(shipped.dim)))
 
 
 def test_confidence_features_say_how_far_each_ranker_s_best_clip_stands_out() -> None:
@@ -263,7 +225,7 @@ def test_recall_figures_and_evaluate_fusion() -> None:
         {"visual": _r([(3, 0.9), (4, 0.8)]), "text.dense": _r([(3, 0.5), (4, 0.4)])},
     ]
     vectors = [_unit(np.ones(shipped_learned_weights().dim))] * 2
-    with_learned = evaluate_fusion(queries, [{2}, {3}], ks=(1,), query_vectors=vectors, gallery_size=100)
+    with_learned = evaluate_fusion(queries, [{2}, {3}], ks=(1,), query_vectors=vectors)
     assert with_learned["fused:learned"]["R@1"] == 100.0 and "channel:text" in with_learned
     with pytest.raises(ValueError, match="query vectors"):
         evaluate_fusion(queries, [{2}, {3}], query_vectors=vectors[:1])

@@ -34,6 +34,9 @@ def test_vocabulary_words_stopwords_and_unknown_words_add_nothing(table: Synonym
     assert table.mapped("zorblax") == []
     assert table.expand("a lady in a frock") == "a lady in a frock woman dress"  # the user's words stay first
     assert table.expand("stripy dress") == "stripy dress striped"  # a mapped word the query has is not repeated
+    # a word the catalog's speech or on-screen text uses (a brand) is its own word, not a synonym to look up
+    assert Synonyms.build({"woman": MIN_COUNT, "green": MIN_COUNT}).mapped("jade") == ["green"]
+    assert Synonyms.build({"woman": MIN_COUNT, "green": MIN_COUNT}, known=["JADE"]).mapped("jade") == []
 
 
 def test_rare_words_are_not_vocabulary_and_the_table_is_deterministic(table: Synonyms) -> None:
@@ -49,6 +52,7 @@ def test_description_and_visual_search_the_expanded_query_speech_the_users_words
     s = searcher(text_ws.ws, text_ws.encoder)
     clip = text_ws.clips[(0, 0)]  # "A woman in a yellow polka-dot dress waves ..." / "A woman waving on a city street."
     assert s.expand_query("lady") == "lady woman"
+    assert s.expand_query("JADE") == "JADE"  # on screen in the catalog: a brand, not the gemstone
     ranks = s.rankings("lady", channels=["description", "speech"])
     assert ranks["description.lexical"].ids[0] == clip  # BM25 matched the vocabulary's word
     assert ranks["speech.lexical"].ids.size == 0  # the voice-over never says "lady", and speech is not expanded
