@@ -18,7 +18,8 @@
 ``--learn`` fits the ``learned`` fusion instead (``indexer.fusion.LearnedWeights``: per-query weights ``softplus(a .
 x(q) + b)`` from the query's MiniLM vector and its rankings' confidence features, ``features``), on the same tuning
 rows and rankings: a listwise loss (softmax over each query's candidates of the fused zscore sum, against its answers)
-plus ``l2 * |a|^2``, ``b`` starting at the shipped ``ZSCORE_WEIGHTS`` and ``a`` at 0, full-batch Adam; ``l2`` chosen
+plus ``l2 * |a|^2``, ``b`` starting at the shipped ``ZSCORE_WEIGHTS`` and ``a`` at 0, full-batch Adam, each
+ranker's coefficients on its own confidence features projected to >= 0 after every step; ``l2`` chosen
 from ``L2_GRID`` by ``FOLDS``-fold cross-validation on the tuning queries (folds by query text, so a query's two
 galleries stay together; the ``objective`` of the out-of-fold figures decides). It prints the tuning and test rows
 (fused with the learned weights; each channel alone with the fixed, the equal and the learned weights, the best
@@ -278,22 +279,50 @@ def _listwise_loss(a, b, data):
     return (torch.logsumexp(torch.where(mask, s, neg), 1) - torch.logsumexp(torch.where(rel, s, neg), 1)).mean()
 
 
+def _own_confidence(width: int):
+    """Bool mask over ``a`` (len(RANKERS), width) of each ranker's coefficients on its *own* confidence features
+    (its best z-score and that score's lead; ``indexer.fusion.confidence_features``, the last 2 x len(RANKERS)
+    inputs)."""
+    import torch
+
+    n = len(RANKERS)
+    if width <= 2 * n:
+        raise ValueError(f"inputs of width {width} hold no query vector before the {2 * n} confidence features")
+    own = torch.zeros(n, width, dtype=torch.bool)
+    for i in range(n):
+        own[i, width - 2 * n + i] = own[i, width - n + i] = True
+    return own
+
+
 def fit_learned(
-    queries: Sequence[tuple[np.ndarray, QueryMatrix]], l2: float, start: Sequence[float], epochs: int = EPOCHS
+    queries: Sequence[tuple[np.ndarray, QueryMatrix]],
+    l2: float,
+    start: Sequence[float],
+    epochs: int = EPOCHS,
+    confidence: bool = LEARN_CONFIDENCE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(a, b)`` minimising the listwise loss + ``l2 * |a|^2`` over ``queries`` ((vector, matrix) pairs with at
-    least one answer), from ``a = 0`` and ``softplus(b) = start`` (deterministic: full batch, no sampling)."""
+    least one answer), from ``a = 0`` and ``softplus(b) = start`` (deterministic: full batch, no sampling). With
+    ``confidence`` (the inputs end with ``features``' confidence features), each ranker's coefficients on its own
+    confidence are kept >= 0 after every step (projected gradient), so its weight never falls as its best clip
+    stands further out; unconstrained, the fit lowered a one-word brand's on-screen match below noise from the
+    other channels in a small catalog (docs/experiments.md, "Learned fusion, monotone in a ranker's own
+    confidence")."""
     import torch
 
     data = _tensors(queries)
     a = torch.zeros(len(RANKERS), data[0].shape[1], requires_grad=True)
     b = torch.tensor(np.log(np.expm1(np.asarray(start, np.float64))), dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([a, b], lr=LEARN_RATE)
+    own = _own_confidence(a.shape[1]) if confidence else None
     for _ in range(epochs):
         opt.zero_grad()
         loss = _listwise_loss(a, b, data) + l2 * (a**2).sum()
         loss.backward()
         opt.step()
+        if own is not None:  # projected: a ranker that stands out more is never trusted less
+            with torch.no_grad():
+                a[own] = a[own].clamp(min=0.0)
     return a.detach().double().numpy(), b.detach().double().numpy()
 
 
@@ -323,14 +352,14 @@ def learn(
             train = [(x, q) for _, _, t, q, x in flat if fold_of[t] != f and q.rel.any()]
             if not train:
                 continue
-            a, b = fit_learned(train, l2, start, epochs)
+            a, b = fit_learned(train, l2, start, epochs, confidence)
             for i, j, t, _, x in flat:
                 if fold_of[t] == f:
                     oof[i][j] = np.logaddexp(0.0, a @ x + b)
         cv[l2] = objective(evaluate(rows, start, oof))
     best = max(l2_grid, key=lambda x: (cv[x], x))
     pairs = [(x, q) for _, _, _, q, x in flat if q.rel.any()]
-    a, b = fit_learned(pairs, best, start, epochs)
+    a, b = fit_learned(pairs, best, start, epochs, confidence)
     return a, b, {"l2": best, "cv_objective": {str(k): v for k, v in cv.items()}, "queries": len(pairs)}
 
 

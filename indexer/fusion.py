@@ -24,7 +24,9 @@ Methods (``FUSION_METHODS``):
   with, so it costs no extra encoding) and how far each ranker's best clip stands out for this query
   (``confidence_features``). A query that reads like a voice-over ("narrator says ...") leans on the speech channel,
   one that names a price on the on-screen text, one that lists attributes on the picture and the descriptions; a
-  ranker whose best clip stands far above its others is trusted more. The shipped ``LearnedWeights``
+  ranker whose best clip stands far above its others is never trusted less (the fit keeps each ranker's
+  coefficients on its own confidence >= 0, so a one-word brand that one clip prints is not outvoted by chance
+  agreement of the dense rankers in a small catalog). The shipped ``LearnedWeights``
   (``LEARNED_WEIGHTS_PATH``) were fit by ``python -m benchmarks.fusion_tune --learn`` on the train and val splits of
   the ``make demo`` catalog (never its test split; the regularisation chosen by cross-validation on those queries);
   with all ``a_r = 0`` it is zscore with weights ``softplus(b_r)``. It needs the query vector (``fuse(...,

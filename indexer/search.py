@@ -521,7 +521,9 @@ class Searcher:
         if self._text is not None and set(wanted) & set(TEXT_CHANNELS):
             if DESCRIPTION in wanted:
                 out.update(self._text.rankings(expanded, [DESCRIPTION], depth, allowed))
-            out.update(self._text.rankings(text, [c for c in wanted if c != DESCRIPTION], depth, allowed))
+            others = [c for c in wanted if c in TEXT_CHANNELS and c != DESCRIPTION]
+            if others:
+                out.update(self._text.rankings(text, others, depth, allowed))
         return out
 
     def expand_query(self, query: str) -> str:

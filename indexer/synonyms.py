@@ -221,7 +221,8 @@ class Synonyms:
     def expand(self, query: str) -> str:
         """``query`` followed by the words it maps to (the user's words stay: where a mapping is wrong, they still
         match)."""
-        extra = [w for w in self.mapped(query) if _stem(w) not in {_stem(t) for t in _TOKEN.findall(query)}]
+        have = {_stem(t) for t in _TOKEN.findall(query)}
+        extra = [w for w in self.mapped(query) if _stem(w) not in have]
         return f"{query} {' '.join(extra)}" if extra else query
 
     def to_json(self) -> str:

@@ -405,11 +405,13 @@ def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers
     fresh = [query(i % 2) for i in range(20)]
     static_ranks = [_rank(fused_scores(q, start), q.rel) for _, q in fresh]
     assert sum(r == 1 for r in static_ranks) == 10  # fixed weights: only the visual kind is answered first
-    a, b = fit_learned(train, l2=1e-3, start=start, epochs=150)
+    a, b = fit_learned(train, l2=1e-3, start=start, epochs=150, confidence=False)
     learned = LearnedWeights(rankers=RANKERS, a=a, b=b, encoder="test")
     w = [np.array([learned.weights(v)[r] for r in RANKERS]) for v, _ in fresh]
     assert all(_rank(fused_scores(q, wq), q.rel) == 1 for (_, q), wq in zip(fresh, w, strict=True))
-    assert fit_learned(train, l2=1e-3, start=start, epochs=150)[0].tolist() == a.tolist()  # deterministic
+    assert (
+        fit_learned(train, l2=1e-3, start=start, epochs=150, confidence=False)[0].tolist() == a.tolist()
+    )  # deterministic
     texts = [f"query {i}" for i in range(40)]
     vectors = {t: v for t, (v, _) in zip(texts, train, strict=True)}
     rows = [Row("train", "speech", "train", [q for _, q in train])]
@@ -418,3 +420,36 @@ def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers
     fresh_rows = [Row("test", "speech", "test", [q for _, q in fresh])]
     assert evaluate(fresh_rows, start)[0]["fused"][0] == 50.0  # the fixed weights
     assert evaluate(fresh_rows, start, [w])[0]["fused"][0] == 100.0  # per-query weights
+
+
+def test_learned_fusion_never_trusts_a_ranker_less_as_its_own_best_clip_stands_further_out() -> None:
+    """The fit's projection: in training queries where text.lexical's best clip stands far out and is wrong (noise
+    that outvotes the answer at the start weights), an unconstrained fit learns a negative coefficient of
+    text.lexical's weight on its own confidence; the fit keeps every ranker's own-confidence coefficients >= 0 and
+    lowers the weight through the other inputs instead, still ranking the answers first."""
+    from benchmarks.fusion_tune import RANKERS, QueryMatrix, _rank, features, fit_learned, fused_scores
+    from indexer.fusion import ZSCORE_WEIGHTS
+
+    rng = np.random.default_rng(7)
+    lexical, visual = RANKERS.index("text.lexical"), RANKERS.index("visual")
+    n, dim = len(RANKERS), 8
+
+    def query() -> tuple[np.ndarray, QueryMatrix]:
+        vec = rng.normal(size=dim)
+        z = np.abs(rng.normal(scale=0.1, size=(6, n)))
+        z[1, lexical] = rng.uniform(2.0, 10.0)  # a wrong clip stands out in text.lexical, by more or less
+        z[0, visual] = 4.0  # the answer heads visual
+        rel = np.zeros(6, bool)
+        rel[0] = True
+        q = QueryMatrix(ids=np.arange(6, dtype=np.int64), z=z, rel=rel)
+        return features(vec / np.linalg.norm(vec), q, confidence=True), q
+
+    start = np.array([ZSCORE_WEIGHTS[r] for r in RANKERS])
+    train = [query() for _ in range(40)]
+    own = [(i, dim + i) for i in range(n)] + [(i, dim + n + i) for i in range(n)]
+    free, _ = fit_learned(train, l2=1e-3, start=start, epochs=150, confidence=False)  # the same inputs, unconstrained
+    assert free[lexical, dim + lexical] < 0  # it would trust text.lexical less the further its best clip stands out
+    a, b = fit_learned(train, l2=1e-3, start=start, epochs=150)
+    assert min(a[i, j] for i, j in own) >= 0.0
+    weights = [np.logaddexp(0.0, a @ x + b) for x, _ in train]
+    assert all(_rank(fused_scores(q, w), q.rel) == 1 for (_, q), w in zip(train, weights, strict=True))

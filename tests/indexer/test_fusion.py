@@ -303,3 +303,12 @@ def test_fuse_equals_the_dict_loop_exactly_and_limit_keeps_the_head(method: str)
         assert [(f.clip_id, f.score, f.contributions, f.ranks, f.raw) for f in full] == want
         for limit in (0, 1, 10, 42, 10_000):
             assert fuse(rankings, method=method, weights=weights, limit=limit) == full[:limit]
+
+
+def test_shipped_learned_weights_never_trust_a_ranker_less_as_its_own_best_clip_stands_further_out() -> None:
+    """The shipped per-query weights (benchmarks.fusion_tune --learn): each ranker's weight is non-decreasing in its
+    own confidence features (its best z-score and lead), whatever the query."""
+    m = shipped_learned_weights()
+    n, d = len(m.rankers), m.dim
+    assert m.confidence
+    assert min(min(m.a[i, d + i], m.a[i, d + n + i]) for i in range(n)) >= 0.0
