@@ -516,6 +516,7 @@ def _inputs_key(ws: Workspace, model: str, splits: Sequence[str]) -> str:
 
     inputs = bench_inputs(ws, model)
     inputs.pop("configs", None)
+    inputs.pop("fusion_weights", None)  # the rankings do not depend on how they are fused
     return hashlib.sha256(json.dumps({"inputs": inputs, "splits": list(splits)}, sort_keys=True).encode()).hexdigest()
 
 

@@ -283,8 +283,9 @@ def _figures(ranks: Sequence[float]) -> dict[str, float]:
 
 # --- the run ------------------------------------------------------------------------------------------------------
 def bench_inputs(ws: Workspace, model: str = DEFAULT_RETRIEVER) -> dict[str, Any]:
-    """What the benchmark's result depends on: the retriever, the published video and text index versions and the
-    query files (digests), so a caller can reuse a saved result when none changed."""
+    """What the benchmark's result depends on: the retriever, the published video and text index versions, the
+    query files and the learned fusion weights (digests), so a caller can reuse a saved result when none changed."""
+    import indexer.fusion
     from indexer.channels import TEXT_CHANNELS
     from indexer.text_index import TextEncoder, text_model_id
     from indexer.versions import active_version
@@ -304,6 +305,7 @@ def bench_inputs(ws: Workspace, model: str = DEFAULT_RETRIEVER) -> dict[str, Any
         "version": active_version(ws.indexes_dir, model_id),
         "text_versions": text,
         "query_files": files,
+        "fusion_weights": hashlib.sha256(indexer.fusion.LEARNED_WEIGHTS_PATH.read_bytes()).hexdigest()[:16],
         "configs": CONFIGS,
     }
 

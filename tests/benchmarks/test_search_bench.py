@@ -320,7 +320,7 @@ def test_ties_never_help_an_answer() -> None:
 
 
 def test_main_writes_json_markdown_and_plot_and_the_demo_reuses_an_unchanged_result(
-    bench_ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bench_ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "bench"
     assert main(["--workspace", str(bench_ws.root), "--out", str(out), "--no-progress", "--sets", "brand,offer"]) == 0
@@ -336,6 +336,20 @@ def test_main_writes_json_markdown_and_plot_and_the_demo_reuses_an_unchanged_res
     assert not reused and (ws.bench_dir / "search.json").is_file()
     again, reused = run_or_reuse(ws, progress=False)
     assert reused and again.strip() == table.strip()
+    import indexer.fusion
+
+    refit = tmp_path / "fusion_learned.json"  # other learned fusion weights (a refit shipped in an upgrade)
+    refit.write_text(
+        indexer.fusion.LEARNED_WEIGHTS_PATH.read_text(encoding="utf-8").replace(
+            '"info": {', '"info": {"refit": 1, ', 1
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(indexer.fusion, "LEARNED_WEIGHTS_PATH", refit)
+    _, reused = run_or_reuse(ws, progress=False)
+    assert not reused
+    _, reused = run_or_reuse(ws, progress=False)
+    assert reused
     queries = _catalog_dir(ws) / "search_queries.jsonl"  # the query file changed: computed again
     local = ws.catalogs_dir / "changed"
     local.mkdir()
