@@ -159,8 +159,8 @@ class Synonyms:
         progress: bool = False,
     ) -> Synonyms:
         """The table for a vocabulary (word -> uses, ``vocabulary``; words used fewer than ``MIN_COUNT`` times are left
-        out); an empty table when WordNet is not installed. ``known``: more words the catalog uses (its speech and
-        on-screen text: a brand such as JADE), never expanded but never a target either. ``progress``: a progress bar
+        out); an empty table when WordNet is not installed. ``known``: more words the catalog uses (its on-screen
+        text: a brand such as JADE), never expanded but never a target either. ``progress``: a progress bar
         over the candidate words."""
         counts = {w: c for w, c in counts.items() if c >= MIN_COUNT}
         stop = frozenset(stopwords)
