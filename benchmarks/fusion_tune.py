@@ -6,8 +6,9 @@
    offer, speech and user-style query sets answered in the tuning splits (and, for the report, the test split),
    over the split's own gallery and the whole catalog; cached in ``<out>/fusion_rankings.pkl`` (reused while the
    benchmark's inputs, ``benchmarks.search.bench_inputs``, are unchanged);
-2. tuning rows (``is_tuning_row``): train queries over the train gallery (speech queries, which are per video, also
-   over the whole catalog) and every val row; test rows are never looked at while tuning;
+2. tuning rows (``is_tuning_row``, ``tuning_part``): the train and val queries over their split's gallery and the
+   whole catalog, less every query whose text the test split asks too (a brand query answered in train and test
+   is one query; ``held_out_texts``); test rows and test queries are never looked at while tuning;
 3. coordinate search over ``GRID`` for each ranker's weight, from equal weights and from the shipped
    ``indexer.fusion.ZSCORE_WEIGHTS``, maximising ``objective``: the sum over tuning rows and R@1/5/10 of the
    shortfall of fused to the best single channel, plus ``USER_GAIN_WEIGHT`` x the user-style R@10 gain over the
@@ -16,14 +17,14 @@
    writes ``<out>/fusion_tune.json``.
 
 ``--learn`` fits the ``learned`` fusion instead (``indexer.fusion.LearnedWeights``: per-query weights ``softplus(a .
-x(q) + b)`` from the query's MiniLM vector and its rankings' confidence features, ``features``), on the same tuning
-rows and rankings: a listwise loss (softmax over each query's candidates of the fused zscore sum, against its answers)
-plus ``l2 * |a|^2``, ``b`` starting at the shipped ``ZSCORE_WEIGHTS`` and ``a`` at 0, full-batch Adam, each
-ranker's coefficients on its own confidence features projected to >= 0 after every step; ``l2`` chosen
-from ``L2_GRID`` by ``FOLDS``-fold cross-validation on the tuning queries (folds by query text, so a query's two
-galleries stay together; the ``objective`` of the out-of-fold figures decides). It prints the tuning and test rows
-(fused with the learned weights; each channel alone with the fixed, the equal and the learned weights, the best
-counting), writes ``<out>/fusion_learned.json`` and, with ``--save PATH``, a copy there (``--save
+x(q) + b)`` from the query's MiniLM vector and its rankings' confidence features, ``features``), on the same tuning rows
+and rankings: a listwise loss (softmax over each query's candidates of the fused zscore sum, against its answers; each
+query set weighing alike, ``set_weights``) plus ``l2 * |a|^2``, ``b`` starting at the shipped ``ZSCORE_WEIGHTS`` and
+``a`` at 0, full-batch Adam, each ranker's coefficients on its own confidence features projected to >= 0 after every
+step; ``l2`` chosen from ``L2_GRID`` by ``FOLDS``-fold cross-validation on the tuning queries (folds by query text, so a
+query's two galleries stay together; the ``objective`` of the out-of-fold figures decides). It prints the tuning and
+test rows (fused with the learned weights; each channel alone with the fixed, the equal and the learned weights, the
+best counting), writes ``<out>/fusion_learned.json`` and, with ``--save PATH``, a copy there (``--save
 indexer/fusion_learned.json`` is how the shipped file is made).
 
 Scores are tie-safe as in ``benchmarks.search`` (answers sorted after non-answers of equal score). Fused scores are
@@ -63,12 +64,15 @@ __all__ = [
     "coordinate_search",
     "evaluate",
     "fused_scores",
+    "held_out_texts",
     "is_tuning_row",
     "load_or_collect",
     "main",
     "objective",
     "query_matrix",
+    "set_weights",
     "tune",
+    "tuning_part",
 ]
 
 RANKERS = (
@@ -88,11 +92,12 @@ PASSES = 3
 USER_GAIN_WEIGHT = 2.0
 MEAN_WEIGHT = 0.5
 KS = (1, 5, 10)
-L2_GRID = (3e-3, 1e-3, 3e-4, 1e-4)  # learned fusion: the regularisation of a, chosen by cross-validation
+L2_GRID = (1e-4, 3e-5, 1e-5, 3e-6)  # learned fusion: the regularisation of a, chosen by cross-validation
 FOLDS = 4
 EPOCHS = 300
 LEARN_RATE = 0.01
 LEARN_CONFIDENCE = True  # x(q) = the query vector + its rankings' confidence features (indexer.fusion)
+SET_WEIGHT_POWER = 1.0  # a tuning query's weight in the loss: n_set ** -power (``set_weights``)
 
 
 @dataclass
@@ -115,10 +120,35 @@ class Row:
 
 
 def is_tuning_row(split: str, set_name: str, gallery: str) -> bool:
-    """Rows tuned on: train queries over the train gallery (speech also over the whole catalog) and all val rows."""
-    if split == "train":
-        return gallery == "train" or set_name == "speech"
-    return split == "val"
+    """Rows tuned on: the train and val splits' queries, over their own split's clips and the whole catalog (less
+    the queries the test split asks too: ``tuning_part``)."""
+    return split in TUNE_SPLITS
+
+
+def held_out_texts(ws: Workspace) -> set[str]:
+    """The text of every query that ``REPORT_SPLIT`` scores: never tuned on, in any row. A brand, offer or speech
+    query is answered in several splits, so the same text is a train or val query too; over the whole catalog its
+    rankings and answers are even the same as the test row's."""
+    from benchmarks.search import SETS, _chosen, load_bench_queries
+
+    catalogs, _ = load_bench_queries(ws, SETS)
+    return {q.text for cq in catalogs for s in SETS for q in _chosen(cq, s, REPORT_SPLIT)}
+
+
+def tuning_part(
+    raw: Sequence[Mapping[str, Any]], rows: Sequence[Row], held_out: set[str]
+) -> list[tuple[dict[str, Any], Row]]:
+    """The tuning rows (``is_tuning_row``) as (cached job, matrices) pairs, without the queries whose text is in
+    ``held_out``; rows left empty are dropped."""
+    out = []
+    for j, r in zip(raw, rows, strict=True):
+        if not is_tuning_row(r.split, r.set, r.gallery):
+            continue
+        keep = [i for i, q in enumerate(j["queries"]) if q["text"] not in held_out]
+        if keep:
+            job = {**j, "queries": [j["queries"][i] for i in keep]}
+            out.append((job, Row(r.split, r.set, r.gallery, [r.queries[i] for i in keep])))
+    return out
 
 
 def query_matrix(rankings: Mapping[str, Any], relevant: set[int]) -> QueryMatrix:
@@ -268,15 +298,28 @@ def _tensors(queries: Sequence[tuple[np.ndarray, QueryMatrix]]):
     return torch.from_numpy(vecs), torch.from_numpy(z), torch.from_numpy(rel), torch.from_numpy(mask)
 
 
-def _listwise_loss(a, b, data):
-    """Mean over queries of -log(softmax mass of the answers) under the fused scores ``sum_r w_r(q) z_r``."""
+def _listwise_loss(a, b, data, query_weights=None):
+    """Mean over queries (weighted by ``query_weights``, (Q,) summing to 1; None: equal) of -log(softmax mass of the
+    answers) under the fused scores ``sum_r w_r(q) z_r``."""
     import torch
 
     vecs, z, rel, mask = data
     w = torch.nn.functional.softplus(vecs @ a.T + b)  # (Q, R)
     s = (z * w[:, None, :]).sum(-1)
     neg = torch.tensor(-1e9)
-    return (torch.logsumexp(torch.where(mask, s, neg), 1) - torch.logsumexp(torch.where(rel, s, neg), 1)).mean()
+    per = torch.logsumexp(torch.where(mask, s, neg), 1) - torch.logsumexp(torch.where(rel, s, neg), 1)
+    return per.mean() if query_weights is None else (per * query_weights).sum()
+
+
+def set_weights(sets: Sequence[str], power: float = SET_WEIGHT_POWER) -> np.ndarray:
+    """Per tuning query, its weight in the loss: ``n_set ** -power`` for a query of a set with ``n_set`` tuning
+    queries, normalised to sum 1 (power 0: every query alike; 1: every set alike). Train-split user-style queries
+    outnumber the speech queries ten to one and the brand queries a hundred to one; unbalanced, the fit served them
+    and lost brand and speech queries (docs/experiments.md, "Fusion fit on train-split user queries")."""
+    names, counts = np.unique(np.asarray(sets), return_counts=True)
+    n = dict(zip(names.tolist(), counts.tolist(), strict=True))
+    w = np.array([float(n[s]) ** -power for s in sets])
+    return w / w.sum()
 
 
 def _own_confidence(width: int):
@@ -300,6 +343,7 @@ def fit_learned(
     start: Sequence[float],
     epochs: int = EPOCHS,
     confidence: bool = LEARN_CONFIDENCE,
+    query_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(a, b)`` minimising the listwise loss + ``l2 * |a|^2`` over ``queries`` ((vector, matrix) pairs with at
     least one answer), from ``a = 0`` and ``softplus(b) = start`` (deterministic: full batch, no sampling). With
@@ -311,13 +355,14 @@ def fit_learned(
     import torch
 
     data = _tensors(queries)
+    qw = None if query_weights is None else torch.as_tensor(np.asarray(query_weights, np.float32))
     a = torch.zeros(len(RANKERS), data[0].shape[1], requires_grad=True)
     b = torch.tensor(np.log(np.expm1(np.asarray(start, np.float64))), dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([a, b], lr=LEARN_RATE)
     own = _own_confidence(a.shape[1]) if confidence else None
     for _ in range(epochs):
         opt.zero_grad()
-        loss = _listwise_loss(a, b, data) + l2 * (a**2).sum()
+        loss = _listwise_loss(a, b, data, qw) + l2 * (a**2).sum()
         loss.backward()
         opt.step()
         if own is not None:  # projected: a ranker that stands out more is never trusted less
@@ -335,9 +380,11 @@ def learn(
     folds: int = FOLDS,
     epochs: int = EPOCHS,
     confidence: bool = LEARN_CONFIDENCE,
+    power: float = SET_WEIGHT_POWER,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Fit ``(a, b)`` on the tuning ``rows`` (``texts[i][j]``: the text of query j of row i; its input ``features``
-    of ``vectors[text]`` and, with ``confidence``, the query's rankings), ``l2`` chosen by
+    of ``vectors[text]`` and, with ``confidence``, the query's rankings; its weight in the loss by its query set,
+    ``set_weights(..., power)``), ``l2`` chosen by
     ``folds``-fold cross-validation grouped by query text: every query is fused with weights fit without its fold,
     and the l2 whose out-of-fold figures score the best ``objective`` wins (ties: the stronger regularisation).
     Returns ``(a, b, {"l2", "cv_objective": {l2: objective}, "queries"})``."""
@@ -349,18 +396,26 @@ def learn(
     for l2 in l2_grid:
         oof = [[np.asarray(start, np.float64)] * len(r.queries) for r in rows]
         for f in range(folds):
-            train = [(x, q) for _, _, t, q, x in flat if fold_of[t] != f and q.rel.any()]
-            if not train:
+            part = [(i, x, q) for i, _, t, q, x in flat if fold_of[t] != f and q.rel.any()]
+            if not part:
                 continue
-            a, b = fit_learned(train, l2, start, epochs, confidence)
+            weights = set_weights([rows[i].set for i, _, _ in part], power)
+            a, b = fit_learned([(x, q) for _, x, q in part], l2, start, epochs, confidence, weights)
             for i, j, t, _, x in flat:
                 if fold_of[t] == f:
                     oof[i][j] = np.logaddexp(0.0, a @ x + b)
         cv[l2] = objective(evaluate(rows, start, oof))
     best = max(l2_grid, key=lambda x: (cv[x], x))
-    pairs = [(x, q) for _, _, _, q, x in flat if q.rel.any()]
-    a, b = fit_learned(pairs, best, start, epochs, confidence)
-    return a, b, {"l2": best, "cv_objective": {str(k): v for k, v in cv.items()}, "queries": len(pairs)}
+    part = [(i, x, q) for i, _, _, q, x in flat if q.rel.any()]
+    weights = set_weights([rows[i].set for i, _, _ in part], power)
+    a, b = fit_learned([(x, q) for _, x, q in part], best, start, epochs, confidence, weights)
+    info = {
+        "l2": best,
+        "cv_objective": {str(k): v for k, v in cv.items()},
+        "queries": len(part),
+        "set_weight_power": power,
+    }
+    return a, b, info
 
 
 def _confidence(q: QueryMatrix) -> np.ndarray:
@@ -409,13 +464,18 @@ def run_learn(ws: Workspace, raw: Sequence[Mapping[str, Any]], rows: Sequence[Ro
     for j in raw:
         for q in j["queries"]:
             q["vector"] = vectors[q["text"]]
-    tuning = [(j, r) for j, r in zip(raw, rows, strict=True) if is_tuning_row(r.split, r.set, r.gallery)]
+    held_out = held_out_texts(ws)
+    tuning = tuning_part(raw, rows, held_out)
+    left_out = sum(
+        q["text"] in held_out for j in raw if is_tuning_row(j["split"], j["set"], j["gallery"]) for q in j["queries"]
+    )
     shipped = _as_vector(ZSCORE_WEIGHTS)
     a, b, fit = learn([r for _, r in tuning], [[q["text"] for q in j["queries"]] for j, _ in tuning], vectors, shipped)
     info = {
         "command": "python -m benchmarks.fusion_tune --learn --workspace WS",
         "workspace_catalogs": sorted({str(x) for x in _catalog_ids(ws)}),
         "tuned_on": [f"{r.split}/{r.set}/{r.gallery}" for _, r in tuning],
+        "left_out_test_queries": left_out,  # tuning-row queries whose text the test split asks (``tuning_part``)
         "start": "softplus(b) = indexer.fusion.ZSCORE_WEIGHTS, a = 0",
         "epochs": EPOCHS,
         "learning_rate": LEARN_RATE,
@@ -583,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.learn:
         run_learn(ws, raw, rows, Path(args.save) if args.save else None, out)
         return 0
-    tune_rows = [r for r in rows if is_tuning_row(r.split, r.set, r.gallery)]
+    tune_rows = [r for _, r in tuning_part(raw, rows, held_out_texts(ws))]
     result = tune(tune_rows)
     w = np.array([result["weights"][r] for r in RANKERS])
     shipped = _as_vector(ZSCORE_WEIGHTS)

@@ -28,7 +28,8 @@ Methods (``FUSION_METHODS``):
   coefficients on its own confidence >= 0, so a one-word brand that one clip prints is not outvoted by chance
   agreement of the dense rankers in a small catalog). The shipped ``LearnedWeights``
   (``LEARNED_WEIGHTS_PATH``) were fit by ``python -m benchmarks.fusion_tune --learn`` on the train and val splits of
-  the ``make demo`` catalog (never its test split; the regularisation chosen by cross-validation on those queries);
+  the ``make demo`` catalog (never its test split, nor a query whose text the test split asks too; each query set
+  weighing alike; the regularisation chosen by cross-validation on those queries);
   with all ``a_r = 0`` it is zscore with weights ``softplus(b_r)``. It needs the query vector (``fuse(...,
   query_vector=)``); ``Searcher.search`` passes it.
 

@@ -757,13 +757,35 @@ class TextChannels:
         ranking = Ranking.of(ids, [score for score, _ in hits])
         return Ranking(ranking.ids[:depth], ranking.scores[:depth])
 
+    def _containing(self, loaded: LoadedIndex, terms: list[str], allowed: np.ndarray | None) -> np.ndarray:
+        """The clip ids (of ``allowed``; None: all) whose document holds every one of ``terms``."""
+        import tantivy
+
+        index = self._tantivy(loaded)
+        schema = index.schema
+        parts = [(tantivy.Occur.Must, tantivy.Query.term_query(schema, "body", t)) for t in terms]
+        if allowed is not None:
+            members = tantivy.Query.term_set_query(schema, "clip_id", allowed.tolist())
+            parts.append((tantivy.Occur.Must, members))
+        query = tantivy.Query.boolean_query(parts)
+        searcher = index.searcher()
+        limit = max(1, searcher.num_docs)
+        hits = searcher.search(query, limit, count=False).hits
+        return np.asarray(searcher.fast_field_values("clip_id", [a for _, a in hits]), dtype=np.int64)
+
     def rankings(
         self, query: str, channels: Sequence[str], depth: int, allowed: np.ndarray | None = None
     ) -> dict[str, Ranking]:
         """``<channel>.lexical`` and ``<channel>.dense`` rankings of ``query`` (at most ``depth`` clips each) for the
-        text channels among ``channels`` that are published, restricted to ``allowed`` clip ids (None: all)."""
+        text channels among ``channels`` that are published, restricted to ``allowed`` clip ids (None: all).
+
+        A number in the query ("30% off", "$19.99") must be matched exactly: the dense ranker of a channel ranks only
+        the clips whose document holds every number of the query (as index terms: "19.99" is "19" and "99"), and none
+        when no document does. A sentence encoder places "30% off" next to "50% OFF"; a user who types a price means
+        that price."""
         self._discover()
         terms = query_terms(query, self._analyzer)
+        numbers = [t for t in terms if any(c.isdigit() for c in t)]
         out: dict[str, Ranking] = {}
         for ch in channels:
             loaded = self._current(ch) if ch in TEXT_CHANNELS else None
@@ -771,7 +793,8 @@ class TextChannels:
                 continue
             if terms:
                 out[f"{ch}.lexical"] = self._bm25(loaded, terms, depth, allowed)
-            scores, ids = search(loaded.index, self.query_vector(query), depth, allowed_ids=allowed)
+            dense_allowed = self._containing(loaded, numbers, allowed) if numbers else allowed
+            scores, ids = search(loaded.index, self.query_vector(query), depth, allowed_ids=dense_allowed)
             out[f"{ch}.dense"] = Ranking.of(ids[0], scores[0])
         return out
 

@@ -13,7 +13,11 @@ downtown"), not a description. This module writes such queries from the catalog'
 - its ground truth is every clip of the catalog whose attributes include the query's attributes
   (:func:`clip_attributes`), not only the clip it was written from.
 
-Queries are written only from clips outside the ``train`` split, so they can never become training text.
+Queries are written from the clips of every split. The benchmarks score those of ``val`` and ``test``
+(``benchmarks.recall``, ``benchmarks.search``); the train split's are what ``benchmarks.fusion_tune`` fits the
+learned fusion on, in a workspace whose models never trained on the catalog (the default ``make demo``: every shipped
+model was trained on other seeds). No model's training reads a query file, and the wording is held out of the
+training texts whatever the split: a query never becomes training text.
 :func:`generate_catalog <corpus.synth.catalog.generate_catalog>` writes them beside the manifest as
 ``user_queries.jsonl``: one JSON object per line, each clip named by its video's manifest ``uri`` and its index in
 that video's ``clips`` list (the ``shot_index`` that ingest gives it).
@@ -55,7 +59,7 @@ __all__ = [
 ]
 
 USER_QUERIES_NAME = "user_queries.jsonl"  # beside the manifest of a generated catalog
-QUERY_SPLITS = ("val", "test", "test_comp")  # never "train": a query must never become training text
+QUERY_SPLITS = ("train", "val", "test", "test_comp")  # train: for fitting fusion only (see the module doc)
 ATTRIBUTE_RANGES = ((2, 3), (4, 6))  # one query per range and clip: a short one and a more specific one
 MIN_ATTRIBUTES, MAX_ATTRIBUTES = 2, 6
 MIN_WORDS, MAX_WORDS = 4, 14
@@ -625,8 +629,8 @@ class UserQuery:
         }
 
 
-def user_queries(plan: CatalogPlan, uris: Sequence[str]) -> list[UserQuery]:
-    """The user-style queries of a catalog: two per clip of the splits in :data:`QUERY_SPLITS` (one stating 2-3
+def user_queries(plan: CatalogPlan, uris: Sequence[str], splits: Sequence[str] = QUERY_SPLITS) -> list[UserQuery]:
+    """The user-style queries of a catalog: two per clip of the ``splits`` (one stating 2-3
     attributes, one 4-6), each with every clip of the whole catalog that satisfies it.
 
     Deterministic for the plan: each query is drawn from (video seed, clip index, query number).
@@ -634,6 +638,7 @@ def user_queries(plan: CatalogPlan, uris: Sequence[str]) -> list[UserQuery]:
     Args:
         plan: The catalog's plan.
         uris: The manifest uri of each video of the plan, in plan order.
+        splits: The splits whose clips queries are written from.
     """
     assert len(uris) == len(plan.videos), "one uri per video"
     keys: list[tuple[str, int]] = []
@@ -649,7 +654,7 @@ def user_queries(plan: CatalogPlan, uris: Sequence[str]) -> list[UserQuery]:
             postings.setdefault(x, set()).add(i)
     out = []
     for v, uri in zip(plan.videos, uris, strict=True):
-        if v.split not in QUERY_SPLITS:
+        if v.split not in splits:
             continue
         for k, shot in enumerate(v.shots):
             for j, (lo, hi) in enumerate(ATTRIBUTE_RANGES):

@@ -388,8 +388,37 @@ def test_fusion_tune_scores_equal_fuse_and_never_tune_on_test() -> None:
         want = tie_safe_rank([f.clip_id for f in fused], [f.score for f in fused], relevant)
         assert _rank(fused_scores(q, weights), q.rel) == want
     assert not any(is_tuning_row("test", s, g) for s in ("brand", "offer", "speech", "user") for g in ("test", "all"))
-    assert is_tuning_row("train", "brand", "train") and not is_tuning_row("train", "brand", "all")
-    assert is_tuning_row("val", "user", "all")
+    assert is_tuning_row("train", "brand", "train") and is_tuning_row("val", "user", "all")
+
+
+def test_fusion_tuning_leaves_out_every_query_the_test_split_asks(bench_ws: Workspace) -> None:
+    """A brand, offer or speech query answered in train (or val) and in test is one query: tuning on it over the
+    whole catalog would fit its test row. benchmarks.fusion_tune tunes on no text that test asks."""
+    from benchmarks.fusion_tune import QueryMatrix, Row, held_out_texts, tuning_part
+
+    test_texts = {t for s in ("brand", "offer", "speech", "user") for t, _ in _chosen(bench_ws, s, "test")}
+    assert held_out_texts(bench_ws) == test_texts
+    shared = {t for s in ("brand", "offer", "speech") for t, _ in _chosen(bench_ws, s, "train")} & test_texts
+    assert shared  # the catalog has such queries: the check below is not vacuous
+    own = next(t for t, _ in _chosen(bench_ws, "speech", "train") if t not in test_texts)
+    m = QueryMatrix(np.arange(2), np.zeros((2, 7)), np.array([True, False]))
+    texts = [*sorted(shared), own]
+    raw = [{"split": sp, "set": "speech", "gallery": g, "queries": [{"text": t} for t in texts]}
+           for sp, g in (("train", "train"), ("train", "all"), ("test", "all"))]  # fmt: skip
+    rows = [Row(j["split"], j["set"], j["gallery"], [m] * len(texts)) for j in raw]
+    part = tuning_part(raw, rows, held_out_texts(bench_ws))
+    assert [(r.split, r.gallery) for _, r in part] == [("train", "train"), ("train", "all")]
+    assert all([q["text"] for q in j["queries"]] == [own] and len(r.queries) == 1 for j, r in part)
+
+
+def test_fusion_fit_weighs_query_sets_alike_however_many_queries_each_has() -> None:
+    from benchmarks.fusion_tune import SET_WEIGHT_POWER, set_weights
+
+    sets = ["user"] * 6 + ["brand"] * 2
+    np.testing.assert_allclose(set_weights(sets, 0.0), [1 / 8] * 8)  # every query alike
+    by_set = set_weights(sets, 1.0)
+    np.testing.assert_allclose(by_set, [1 / 12] * 6 + [1 / 4] * 2)  # every set alike
+    assert set_weights(sets).sum() == pytest.approx(1.0) and SET_WEIGHT_POWER == 1.0
 
 
 def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers_it() -> None:

@@ -163,6 +163,8 @@ def test_learned_weights_round_trip_and_the_shipped_file(tmp_path) -> None:
     assert LEARNED_WEIGHTS_PATH.is_file() and DEFAULT_FUSION == "learned"
     assert set(shipped.rankers) == set(ZSCORE_WEIGHTS) and shipped.encoder == "minilm-l6-v2" and shipped.dim == 384
     assert shipped.info["tuned_on"] and all(row.split("/")[0] in ("train", "val") for row in shipped.info["tuned_on"])
+    # ... and on no query the test split asks too (a brand query answered in train and in test is one query)
+    assert shipped.info["left_out_test_queries"] > 0
     assert shipped.confidence
     weights = shipped.weights(_unit(np.ones(shipped.dim)), np.zeros(2 * len(shipped.rankers)))
     assert all(w > 0 and math.isfinite(w) for w in weights.values())

@@ -80,6 +80,24 @@ def test_dense_finds_a_paraphrase(text_ws: TextWorkspace) -> None:
     assert hit.snippet.text == TEXTS[(0, 0)]["general"] and hit.snippet.terms == () and hit.snippet.kind == "general"
 
 
+def test_a_number_in_the_query_must_be_matched_by_the_dense_rankers(text_ws: TextWorkspace) -> None:
+    s = searcher(text_ws.ws, text_ws.encoder)
+    jade, kova = text_ws.clips[(2, 0)], text_ws.clips[(0, 0)]
+    # "30% off" reads like "50% OFF" to a sentence encoder; only a clip that shows the number may rank
+    assert s.rankings("ad with 50% off", channels="text")["text.dense"].ids.tolist() == [jade]
+    assert s.rankings("ad with a $49.99 price", channels="text")["text.dense"].ids.tolist() == [kova]
+    none = s.rankings("ad with 30% off", channels=["description", "speech", "text"])
+    assert {r: v.ids.size for r, v in none.items() if r.endswith(".dense")} == {
+        "description.dense": 0, "speech.dense": 0, "text.dense": 0
+    }  # fmt: skip
+    assert none["text.lexical"].ids.tolist() == [jade]  # BM25 still finds "off" (its own rule: any word)
+    # a filter still applies, and a query without a number is ranked against every document
+    games = Filters(industry="games")  # the JADE clip is an e-commerce ad
+    assert s.rankings("ad with 50% off", channels="text", filters=games)["text.dense"].ids.size == 0
+    with_text = len({c for c, t in text_ws.clips.items() if "ocr" in TEXTS.get(c, {})})
+    assert s.rankings("ad with a big discount", channels="text")["text.dense"].ids.size == with_text
+
+
 def _version_dir(ws: Workspace, channel: str, encoder_id: str) -> Path:
     model_id = text_model_id(channel, encoder_id)
     return ws.indexes_dir / model_id / active_version(ws.indexes_dir, model_id)
