@@ -8,7 +8,9 @@
    benchmark's inputs, ``benchmarks.search.bench_inputs``, are unchanged);
 2. tuning rows (``is_tuning_row``, ``tuning_part``): the train and val queries over their split's gallery and the
    whole catalog, less every query whose text the test split asks too (a brand query answered in train and test
-   is one query; ``held_out_texts``); test rows and test queries are never looked at while tuning;
+   is one query; ``held_out_texts``); test rows and test queries are never looked at while tuning. Fit on a
+   workspace whose models never trained on its catalog (the default ``make demo``): after ``--from-scratch`` the
+   retriever and captioners trained on the train clips, and train rows would look easier than any new catalog;
 3. coordinate search over ``GRID`` for each ranker's weight, from equal weights and from the shipped
    ``indexer.fusion.ZSCORE_WEIGHTS``, maximising ``objective``: the sum over tuning rows and R@1/5/10 of the
    shortfall of fused to the best single channel, plus ``USER_GAIN_WEIGHT`` x the user-style R@10 gain over the
