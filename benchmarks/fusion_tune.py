@@ -317,7 +317,7 @@ def set_weights(sets: Sequence[str], power: float = SET_WEIGHT_POWER) -> np.ndar
     """Per tuning query, its weight in the loss: ``n_set ** -power`` for a query of a set with ``n_set`` tuning
     queries, normalised to sum 1 (power 0: every query alike; 1: every set alike). Train-split user-style queries
     outnumber the speech queries ten to one and the brand queries a hundred to one; unbalanced, the fit served them
-    and lost brand and speech queries (docs/experiments.md, "Fusion fit on train-split user queries")."""
+    and lost brand and speech queries (docs/experiments.md, "Learned fusion fit on no test query, ...")."""
     names, counts = np.unique(np.asarray(sets), return_counts=True)
     n = dict(zip(names.tolist(), counts.tolist(), strict=True))
     w = np.array([float(n[s]) ** -power for s in sets])
