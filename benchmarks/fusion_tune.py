@@ -55,6 +55,7 @@ import numpy as np
 
 from adsearch.defaults import DEFAULT_RETRIEVER
 from adsearch.workspace import Workspace
+from indexer.channels import CHANNELS, PART_RANKER_KINDS, TEXT_CHANNELS, VISUAL, channel_of_ranker
 
 __all__ = [
     "GRID",
@@ -77,16 +78,12 @@ __all__ = [
     "tuning_part",
 ]
 
-RANKERS = (
-    "description.dense",
-    "description.lexical",
-    "speech.dense",
-    "speech.lexical",
-    "text.dense",
-    "text.lexical",
-    "visual",
+RANKERS = tuple(
+    sorted(
+        [f"{ch}.{r}" for ch in TEXT_CHANNELS for r in ("dense", "lexical", *PART_RANKER_KINDS.get(ch, ()))] + [VISUAL]
+    )
 )  # sorted: the order in which indexer.fusion.fuse adds rankers
-CHANNEL_COLS = {"description": (0, 1), "speech": (2, 3), "text": (4, 5), "visual": (6,)}
+CHANNEL_COLS = {ch: tuple(i for i, r in enumerate(RANKERS) if channel_of_ranker(r) == ch) for ch in CHANNELS}
 TUNE_SPLITS = ("train", "val")
 REPORT_SPLIT = "test"
 GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # no 0: a ranker at 0 would also empty its channel's own list

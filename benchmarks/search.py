@@ -21,9 +21,9 @@ with catalog filters, the path a filtered user search takes.
 
 Each query's rankings are computed once (``Searcher.rankings``, ``fusion_depth(10)`` clips per ranker, as
 ``Searcher.search`` asks for a top 10) and scored for every ranker (``visual``, ``<channel>.lexical``,
-``<channel>.dense``), every channel alone (its rankers fused) and every fusion config (``CONFIGS``: learned (the
-default: zscore with weights chosen per query from its MiniLM vector), zscore with its fixed weights, RRF and score
-fusion, and weighted variants measured beside them).
+``<channel>.dense``, ``<channel>.<kind>``), every channel alone (its rankers fused) and every fusion config
+(``CONFIGS``: learned (the default: zscore with weights chosen per query from its MiniLM vector), zscore with its
+fixed weights, RRF and score fusion, and weighted variants measured beside them).
 
 Ranks are tie-safe: ties never help. Within each ranker's list, clips of equal score are put non-answers first
 before fusing, and a list's rank is 1 + the number of non-answers scoring at least as high as its best-scored

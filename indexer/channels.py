@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_K",
     "DESCRIPTION",
     "NEVER_INDEXED",
+    "PART_RANKER_KINDS",
     "SPEECH",
     "TEXT",
     "TEXT_CHANNELS",
@@ -48,6 +49,13 @@ CHANNEL_KINDS: dict[str, tuple[str, ...]] = {  # catalog ``texts.kind`` values i
     SPEECH: ("asr",),
     TEXT: ("ocr",),
 }
+# Text kinds that also get a dense ranker of their own, ``<channel>.<kind>`` (e.g. ``description.tags``), beside the
+# channel's ``<channel>.dense`` over the mean of all its parts: a short query that names two attributes matches the
+# attribute tagger's sentence or the fine description more closely alone than their mean, which the general caption
+# dilutes; with these rankers, learned fusion found the clip of a user-style query in the top 10 of the whole catalog
+# for 83.1% of the validation queries against 79.7% without (docs/experiments.md, "Dense rankers per description
+# kind").
+PART_RANKER_KINDS: dict[str, tuple[str, ...]] = {DESCRIPTION: ("fine", "tags")}
 NEVER_INDEXED = ("reference", "keywords")  # ground truth of benchmarks; asserted absent by the tests
 DEFAULT_K = 10  # hits per query when the caller gives no k (indexer.search.MAX_K bounds it)
 
@@ -82,7 +90,8 @@ class Snippet:
 
 
 def channel_of_ranker(ranker: str) -> str:
-    """``'description.lexical'`` -> ``'description'``; ``'visual'`` -> ``'visual'``."""
+    """``'description.lexical'`` -> ``'description'``; ``'description.tags'`` -> ``'description'``; ``'visual'`` ->
+    ``'visual'``."""
     return ranker.split(".", 1)[0]
 
 

@@ -1,7 +1,8 @@
 """Fusing the rankings of several search channels into one, explaining each fused hit, and measuring fusion methods.
 
 Pure functions over rankings (clip ids with scores, best first). A ranking comes from one *ranker*: ``visual`` (the
-video vectors), or ``<channel>.lexical`` (BM25) / ``<channel>.dense`` (sentence embeddings) of a text channel.
+video vectors), or ``<channel>.lexical`` (BM25) / ``<channel>.dense`` (sentence embeddings) of a text channel, or
+``<channel>.<kind>`` (the sentence embeddings of one text kind of the channel: ``channels.PART_RANKER_KINDS``).
 
 Methods (``FUSION_METHODS``):
 
@@ -55,7 +56,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from indexer.channels import CHANNELS, TEXT_CHANNELS, Snippet, channel_of_ranker
+from indexer.channels import CHANNELS, TEXT_CHANNELS, VISUAL, Snippet, channel_of_ranker
 
 _H = TypeVar("_H")
 
@@ -98,15 +99,17 @@ _MIN_DEPTH = 100  # each ranker contributes at least this many candidates
 ZSCORE_WINDOW = _MIN_DEPTH  # the top scores of a ranker that its zscore statistics are taken over
 # zscore's default weights: what `python -m benchmarks.fusion_tune --workspace WS` prints for the make demo
 # workspace (its objective: deficit to the best single channel + user-style R@10 gain over the picture, on the
-# train split's brand / offer / speech queries and the val split's user-style queries; test never tuned on).
+# train and val splits' queries less those the test split asks too; test never tuned on).
 ZSCORE_WEIGHTS: dict[str, float] = {
-    "description.dense": 1.5,
-    "description.lexical": 0.25,
-    "speech.dense": 2.0,
-    "speech.lexical": 2.0,
-    "text.dense": 0.75,
+    "description.dense": 0.25,
+    "description.fine": 0.25,
+    "description.lexical": 0.75,
+    "description.tags": 1.0,
+    "speech.dense": 1.0,
+    "speech.lexical": 1.0,
+    "text.dense": 0.5,
     "text.lexical": 3.0,
-    "visual": 1.5,
+    "visual": 0.5,
 }
 DENSE_MATCH_MIN = 0.3  # a text channel's dense similarity (MiniLM cosine) from which a clip counts as matching
 
@@ -170,7 +173,7 @@ class LearnedWeights:
         return dict(zip(self.rankers, w.tolist(), strict=True))
 
     def to_json(self) -> str:
-        """The JSON text ``from_json`` reads (float32 precision: ~60 KB for 7 rankers x (384 + 14), plus ``info``)."""
+        """The JSON text ``from_json`` reads (float32 precision: ~90 KB for 9 rankers x (384 + 18), plus ``info``)."""
         return json.dumps(
             {
                 "format": "adsearch-learned-fusion",
@@ -423,14 +426,15 @@ def matched_channels(f: Fused, k: int) -> tuple[str, ...]:
     """The channels in which clip ``f`` matched, strongest contribution first (then canonical order): a lexical
     ranker matched when its list holds the clip (a query word occurs in the clip's text); a text channel's dense
     ranker when the clip is among its top ``k`` with a similarity of at least ``DENSE_MATCH_MIN``; the visual
-    ranker when the clip is among its top ``k``. (Dense rankers list every clip, so rank alone says little.)"""
+    ranker when the clip is among its top ``k``. (Dense rankers list every clip, so rank alone says little; a text
+    kind's own dense ranker, such as ``description.tags``, counts as a dense ranker.)"""
 
     def matched(ranker: str, rank: int) -> bool:
         if ranker.endswith(".lexical"):
             return True
-        if ranker.endswith(".dense"):
-            return rank <= k and f.raw.get(ranker, 0.0) >= DENSE_MATCH_MIN
-        return rank <= k
+        if ranker == VISUAL:
+            return rank <= k
+        return rank <= k and f.raw.get(ranker, 0.0) >= DENSE_MATCH_MIN
 
     hit = {channel_of_ranker(r) for r, rank in f.ranks.items() if matched(r, rank)}
     per_channel = f.channel_scores()

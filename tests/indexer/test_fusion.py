@@ -3,6 +3,7 @@ helpers, and a fused search that is a pure function of the indexes and the query
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -111,7 +112,8 @@ def test_default_fusion_lets_a_confident_match_beat_weak_agreement() -> None:
     # a ranker's top clip counts by how far it stands above that ranker's other scores, not by its raw value
     even = _r([(3, 0.9), *[(c, 0.9 - c / 1000) for c in range(10, 110)]])  # the head of an even spread
     apart = _r([(4, 0.5), *crowd])  # far above the rest
-    assert fuse({"visual": even, "description.dense": apart}, method="zscore")[0].clip_id == 4
+    equal = {"visual": 1.0, "description.dense": 1.0}
+    assert fuse({"visual": even, "description.dense": apart}, method="zscore", weights=equal)[0].clip_id == 4
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -214,6 +216,12 @@ def test_matched_channels_rules() -> None:
     # lexical: any rank; dense: top k and similar enough (speech is not); visual: top k; strongest first
     assert matched_channels(f, k=5) == ("description", "text", "visual")
     assert matched_channels(f, k=2) == ("description", "text")
+    # a text kind's own dense ranker (description.tags) is a dense ranker: top k and similar enough
+    tags = Fused(8, 0.1, contributions={"description.tags": 0.1}, ranks={"description.tags": 1},
+                 raw={"description.tags": DENSE_MATCH_MIN - 0.01})  # fmt: skip
+    assert matched_channels(tags, k=5) == ()
+    tags = dataclasses.replace(tags, raw={"description.tags": DENSE_MATCH_MIN + 0.01})
+    assert matched_channels(tags, k=5) == ("description",)
 
 
 def test_recall_figures_and_evaluate_fusion() -> None:

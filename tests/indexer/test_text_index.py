@@ -16,7 +16,7 @@ from adsearch.cli import main
 from adsearch.workspace import Workspace
 from indexer import text_index
 from indexer.catalog import open_catalog
-from indexer.channels import CHANNEL_KINDS, TEXT_CHANNELS, ground_quotes, split_units
+from indexer.channels import CHANNEL_KINDS, PART_RANKER_KINDS, TEXT_CHANNELS, ground_quotes, split_units
 from indexer.search import Filters, QueryError
 from indexer.text_index import (
     LEXICAL_DIR,
@@ -29,7 +29,7 @@ from indexer.text_index import (
 from indexer.versions import active_version, list_versions
 
 from .index_helpers import ingest_catalog, write_catalog
-from .text_helpers import SECRET, TEXTS, TextWorkspace, searcher
+from .text_helpers import CAPTIONER, SECRET, TEXTS, TextWorkspace, searcher
 
 pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
@@ -87,8 +87,8 @@ def test_a_number_in_the_query_must_be_matched_by_the_dense_rankers(text_ws: Tex
     assert s.rankings("ad with 50% off", channels="text")["text.dense"].ids.tolist() == [jade]
     assert s.rankings("ad with a $49.99 price", channels="text")["text.dense"].ids.tolist() == [kova]
     none = s.rankings("ad with 30% off", channels=["description", "speech", "text"])
-    assert {r: v.ids.size for r, v in none.items() if r.endswith(".dense")} == {
-        "description.dense": 0, "speech.dense": 0, "text.dense": 0
+    assert {r: v.ids.size for r, v in none.items() if not r.endswith(".lexical")} == {
+        "description.dense": 0, "description.fine": 0, "speech.dense": 0, "text.dense": 0
     }  # fmt: skip
     assert none["text.lexical"].ids.tolist() == [jade]  # BM25 still finds "off" (its own rule: any word)
     # a filter still applies, and a query without a number is ranked against every document
@@ -182,6 +182,56 @@ def test_a_documents_dense_vector_is_the_normalised_mean_of_its_parts(text_ws: T
     assert CHANNEL_KINDS["description"][0] == "tags", "a clip's tags lead its description document"
 
 
+def test_a_description_kind_is_ranked_alone_by_the_vectors_of_its_own_texts(text_ws: TextWorkspace) -> None:
+    ws, enc = text_ws.ws, text_ws.encoder
+    with open_catalog(ws.catalog_path, read_only=True) as cat:
+        fine = {d.clip_id: t for d in channel_documents(cat, "description") for k, t in d.parts if k == "fine"}
+    assert PART_RANKER_KINDS["description"] == ("fine", "tags") and len(fine) == 6
+    s = searcher(ws, enc)
+    query = "lady wearing a spotted frock greeting people downtown"
+    rankings = s.rankings(query, channels="description")
+    assert "description.tags" not in rankings  # no clip of this catalog has tags: no ranker
+    ranking = rankings["description.fine"]
+    # every clip with a fine description, scored by the cosine of the query (as the description channel searches it:
+    # expanded) with that text alone, not with the mean of the clip's texts that description.dense ranks
+    assert sorted(ranking.ids.tolist()) == sorted(fine)
+    q = enc.encode([s.expand_query(query)])[0]
+    expected = {c: float(enc.encode([t])[0] @ q) for c, t in fine.items()}
+    np.testing.assert_allclose(ranking.scores, [expected[c] for c in ranking.ids.tolist()], atol=1e-5)
+    polka = text_ws.clips[(0, 0)]
+    assert ranking.ids[0] == polka
+    # filters apply to it as to every ranker
+    games = Filters(industry="games")
+    allowed = set(s.rankings(query, channels="visual", filters=games)["visual"].ids.tolist())
+    only = s.rankings(query, channels="description", filters=games)["description.fine"]
+    assert 0 < only.ids.size < len(fine) and set(only.ids.tolist()) == set(fine) & allowed
+
+
+def test_a_rebuild_encodes_only_new_kind_texts_and_an_older_version_has_no_kind_ranker(
+    ws_copy: TextWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws, enc, clips = ws_copy.ws, ws_copy.encoder, ws_copy.clips
+    before = _version_dir(ws, "description", enc.encoder_id)
+    calls: list[list[str]] = []
+    real = enc.encode
+    monkeypatch.setattr(enc, "encode", lambda texts: calls.append(list(texts)) or real(texts))
+    with open_catalog(ws.catalog_path) as cat:
+        cat.upsert_texts([(clips[(4, 1)], "fine", "A cat sleeps on a blue sofa.", CAPTIONER)])
+        docs = channel_documents(cat, "description")
+        parts = text_index.part_vectors("description", docs, enc, before, progress=False)
+    assert calls == [["A cat sleeps on a blue sofa."]]  # the other fine texts' vectors come from the version
+    ids, vectors, keys = parts["fine"]
+    assert clips[(4, 1)] in ids.tolist() and len(keys) == 7 and parts["tags"][0].size == 0
+    np.testing.assert_allclose(vectors, real(keys), atol=1e-5)
+
+    for f in before.glob("part-*.npz"):  # a version built before kinds were ranked alone
+        f.unlink()
+    s = searcher(ws, enc)
+    rankings = s.rankings("a cat on a sofa", channels="description")
+    assert set(rankings) == {"description.dense", "description.lexical"}
+    assert s.search("a cat on a sofa", k=3)  # searched as before
+
+
 def test_reference_texts_and_keywords_are_never_indexed(text_ws: TextWorkspace) -> None:
     ws, encoder = text_ws.ws, text_ws.encoder
     with open_catalog(ws.catalog_path, read_only=True) as cat:
@@ -213,7 +263,9 @@ def test_filters_apply_to_every_channel(text_ws: TextWorkspace) -> None:
         }
     f = Filters(industry="e-commerce")
     rankings = s.rankings("KOVA sale", filters=f)
-    assert set(rankings) == {"visual"} | {f"{ch}.{how}" for ch in TEXT_CHANNELS for how in ("lexical", "dense")}
+    assert set(rankings) == {"visual", "description.fine"} | {
+        f"{ch}.{how}" for ch in TEXT_CHANNELS for how in ("lexical", "dense")
+    }  # fmt: skip
     for name, r in rankings.items():
         assert set(r.ids.tolist()) <= shops, name
     assert rankings["text.lexical"].ids[0] == text_ws.clips[(3, 0)]  # KOVA + SALE; the games KOVA clip is out
