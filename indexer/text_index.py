@@ -42,7 +42,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -570,11 +570,17 @@ def _dense_index(
     return index, factory, tune_search_params(index, vectors, ids=ids, progress=progress)
 
 
-def doc_vectors(encoder: TextEncoder, docs: Sequence[ChannelDoc]) -> np.ndarray:
+def doc_vectors(
+    encoder: TextEncoder, docs: Sequence[ChannelDoc], known: Mapping[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Each document's dense vector: the L2-normalised mean of its parts' vectors, each part encoded alone (a
-    description's tags, fine and general texts each count once, whatever their lengths; one part: its own vector)."""
+    description's tags, fine and general texts each count once, whatever their lengths; one part: its own vector).
+    ``known``: text -> its vector, for texts already encoded (``part_vectors``'); only the others are encoded."""
+    known = known or {}
     texts = [text for d in docs for _, text in d.parts]
-    part_vectors = encoder.encode(texts)
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    encoded = dict(zip(missing, encoder.encode(missing), strict=True)) if missing else {}
+    part_vectors = np.stack([known[t] if t in known else encoded[t] for t in texts]).astype(np.float32, copy=False)
     out, start = np.empty((len(docs), part_vectors.shape[1]), np.float32), 0
     for i, d in enumerate(docs):
         mean = part_vectors[start : start + len(d.parts)].mean(axis=0)
@@ -584,7 +590,13 @@ def doc_vectors(encoder: TextEncoder, docs: Sequence[ChannelDoc]) -> np.ndarray:
 
 
 def _encode_missing(
-    docs: Sequence[ChannelDoc], store: TextVectorStore, encoder: TextEncoder, *, channel: str, progress: bool
+    docs: Sequence[ChannelDoc],
+    store: TextVectorStore,
+    encoder: TextEncoder,
+    *,
+    channel: str,
+    progress: bool,
+    known: Mapping[str, np.ndarray] | None = None,
 ) -> int:
     known = store.hashes()
     todo = [d for d in docs if known.get(d.clip_id) != d.text_hash]
@@ -593,7 +605,7 @@ def _encode_missing(
     bar = progress_bar(total=len(todo), desc=f"encode {channel} texts", unit="text", enabled=progress and bool(todo))
     for start in range(0, len(todo), _ENCODE_CHUNK):
         chunk = todo[start : start + _ENCODE_CHUNK]
-        vectors = doc_vectors(encoder, chunk)
+        vectors = doc_vectors(encoder, chunk, known)
         store.append_texts(
             np.array([d.clip_id for d in chunk], np.int64), vectors, np.array([d.text_hash for d in chunk], np.int64)
         )
@@ -635,8 +647,11 @@ def build_text_index(
         meta = _published_meta(indexes_dir, model_id)
         if meta is not None and meta.extra.get("digest") == digest:
             return TextBuildResult(channel, "unchanged", meta.version, meta.n, 0, time.perf_counter() - t0)
+    previous = Path(indexes_dir) / model_id / published if published is not None else None
+    parts = part_vectors(channel, docs, encoder, previous, progress=progress)
+    single = {k: v for _, vectors, keys in parts.values() for k, v in zip(keys, vectors, strict=True) if "\n" not in k}
     store = TextVectorStore(vectors_dir, model_id)
-    encoded = _encode_missing(docs, store, encoder, channel=channel, progress=progress)
+    encoded = _encode_missing(docs, store, encoder, channel=channel, progress=progress, known=single)
     ids = np.array([d.clip_id for d in docs], np.int64)
     if docs:
         stored_ids, vectors = store.load(ids)
@@ -664,9 +679,8 @@ def build_text_index(
         },
     )
     path = write_version(indexes_dir, index, meta)
-    previous = Path(indexes_dir) / model_id / published if published is not None else None
     units_encoded = _write_units(path, channel, docs, encoder, previous, progress=progress)
-    _write_parts(path, part_vectors(channel, docs, encoder, previous, progress=progress))
+    _write_parts(path, parts)
     if channel == DESCRIPTION:
         _write_synonyms(path, docs, channel_documents(cat, TEXT), progress=progress)
     _write_lexical(path, docs)  # before publish: a published version always has every part

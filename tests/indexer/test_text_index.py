@@ -179,6 +179,12 @@ def test_a_documents_dense_vector_is_the_normalised_mean_of_its_parts(text_ws: T
     mean = parts.mean(axis=0)
     np.testing.assert_allclose(got[0], mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got[1], parts[1], rtol=1e-5, atol=1e-6)  # one part: its own vector
+    # texts whose vectors are known (a build's per-kind vectors) are not encoded again; the result is the same
+    calls: list[list[str]] = []
+    counting = type("Counting", (), {"encode": lambda self, texts: calls.append(list(texts)) or enc.encode(texts)})()
+    again = doc_vectors(counting, [two, one], known={fine: parts[1]})
+    assert calls == [[tags]]
+    np.testing.assert_allclose(again, got, rtol=1e-5, atol=1e-6)
     assert CHANNEL_KINDS["description"][0] == "tags", "a clip's tags lead its description document"
 
 
